@@ -17,56 +17,6 @@ constexpr int kTrialsRef      = -1;
 // times d = 0) is what its importance path writes for the same block, so both paths agree here.
 constexpr uint8_t kZeroIndex = 8;
 
-// Rounds xb onto the grid with inverse scale id and returns the weighted sums Σ w·q·x and Σ w·q·q
-// (sequential fp32, products left to right as ggml). L receives the indices when non-null.
-void grid_sums(const float * xb, const float * weight, float id, uint8_t * L, float & sumqx, float & sumq2) {
-    sumqx = 0;
-    sumq2 = 0;
-    for (int j = 0; j < kQK4_NL; ++j) {
-        const int l = best_index_int8(16, kValuesIq4nl, id * xb[j]);
-        if (L) {
-            L[j] = uint8_t(l);
-        }
-        const float q = kValuesIq4nl[l];
-        const float w = weight[j];
-        sumqx += w * q * xb[j];
-        sumq2 += w * q * q;
-    }
-}
-
-// Weighted least-squares scale of one 32-element block over 2*ntry+1 trial inverse scales
-// (ggml's quantize_row_iq4_nl_impl inner part). Returns 0 for an all-zero block (L untouched);
-// otherwise L holds the rounding of the initial guess, which only the reference keeps.
-float block_scale(const float * xb, const float * weight, int ntry, uint8_t * L) {
-    float amax = 0;
-    float max  = 0;
-    for (int j = 0; j < kQK4_NL; ++j) {
-        const float ax = std::fabs(xb[j]);
-        if (ax > amax) {
-            amax = ax;
-            max  = xb[j];
-        }
-    }
-    if (amax < kGroupMaxEps) {
-        return 0;
-    }
-    const float v0 = kValuesIq4nl[0];
-    float       d  = ntry > 0 ? -max / v0 : max / v0;
-    float       sumqx, sumq2;
-    grid_sums(xb, weight, 1 / d, L, sumqx, sumq2);
-    d          = sumq2 > 0 ? sumqx / sumq2 : 0.f;
-    float best = d * sumqx;
-    for (int itry = -ntry; itry <= ntry; ++itry) {
-        const float id = float(itry + kValuesIq4nl[0]) / max;
-        grid_sums(xb, weight, id, nullptr, sumqx, sumq2);
-        if (sumq2 > 0 && sumqx * sumqx > best * sumq2) {
-            d    = sumqx / sumq2;
-            best = d * sumqx;
-        }
-    }
-    return d;
-}
-
 // One block; qw (the block's slice of the importance matrix) may be null.
 void quantize_block(const float * x, BlockIQ4_NL & y, const float * qw, int ntry) {
     float weight[kQK4_NL];
@@ -85,7 +35,7 @@ void quantize_block(const float * x, BlockIQ4_NL & y, const float * qw, int ntry
 
     uint8_t L[kQK4_NL];
     std::memset(L, kZeroIndex, sizeof(L));
-    const float d = block_scale(x, weight, ntry, L);
+    const float d = iq4_group_scale(x, weight, ntry, L);
     y.d           = fp32_to_fp16(d);
     if (ntry > 0) {
         // Re-round with the fitted fp32 scale (not the stored half), as ggml does.

@@ -14,52 +14,6 @@ constexpr int kGroup     = 32;              // elements sharing one 6-bit scale
 constexpr int kNumGroups = kQK_K / kGroup;  // 8
 constexpr int kTrials    = 7;               // ggml's ntry for IQ4_XS (reference and importance path alike)
 
-// Weighted sums Σ w·q·x and Σ w·q·q of xb rounded onto the grid with inverse scale id
-// (sequential fp32, products left to right as ggml).
-void grid_sums(const float * xb, const float * weight, float id, float & sumqx, float & sumq2) {
-    sumqx = 0;
-    sumq2 = 0;
-    for (int j = 0; j < kGroup; ++j) {
-        const int   l = best_index_int8(16, kValuesIq4nl, id * xb[j]);
-        const float q = kValuesIq4nl[l];
-        const float w = weight[j];
-        sumqx += w * q * xb[j];
-        sumq2 += w * q * q;
-    }
-}
-
-// Weighted least-squares scale of one group over 2*kTrials+1 trial inverse scales; 0 when the
-// group is all zero. Same arithmetic as IQ4_NL's block fit (ggml shares one routine for both).
-float group_scale(const float * xb, const float * weight) {
-    float amax = 0;
-    float max  = 0;
-    for (int j = 0; j < kGroup; ++j) {
-        const float ax = std::fabs(xb[j]);
-        if (ax > amax) {
-            amax = ax;
-            max  = xb[j];
-        }
-    }
-    if (amax < kGroupMaxEps) {
-        return 0;
-    }
-    const float v0 = kValuesIq4nl[0];
-    float       d  = -max / v0;
-    float       sumqx, sumq2;
-    grid_sums(xb, weight, 1 / d, sumqx, sumq2);
-    d          = sumq2 > 0 ? sumqx / sumq2 : 0.f;
-    float best = d * sumqx;
-    for (int itry = -kTrials; itry <= kTrials; ++itry) {
-        const float id = float(itry + kValuesIq4nl[0]) / max;
-        grid_sums(xb, weight, id, sumqx, sumq2);
-        if (sumq2 > 0 && sumqx * sumqx > best * sumq2) {
-            d    = sumqx / sumq2;
-            best = d * sumqx;
-        }
-    }
-    return d;
-}
-
 // One super-block; qw (its slice of the importance matrix) may be null, then the weights are x^2.
 void quantize_block(const float * x, BlockIQ4_XS & y, const float * qw) {
     float sigma2 = sum_squares(x, kQK_K);
@@ -74,7 +28,7 @@ void quantize_block(const float * x, BlockIQ4_XS & y, const float * qw) {
         for (int j = 0; j < kGroup; ++j) {
             weight[j] = qw ? qw[ib * kGroup + j] * std::sqrt(sigma2 + xb[j] * xb[j]) : xb[j] * xb[j];
         }
-        scales[ib]        = group_scale(xb, weight);
+        scales[ib]        = iq4_group_scale(xb, weight, kTrials, nullptr);
         const float abs_d = std::fabs(scales[ib]);
         if (abs_d > amax_scale) {
             amax_scale = abs_d;

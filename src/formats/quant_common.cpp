@@ -333,4 +333,48 @@ float make_qp_quants(int n, int nmax, const float * x, uint8_t * L, const float 
     return suml2 > 0.0f ? sumlx / suml2 : 0.0f;
 }
 
+namespace {
+
+// Rounds the 32 values of xb onto the IQ4 grid with inverse scale id and returns the weighted sums
+// sum w*q*x and sum w*q*q (sequential fp32, products left to right). L receives indices if set.
+void iq4_grid_sums(const float * xb, const float * weight, float id, uint8_t * L, float & sumqx, float & sumq2) {
+    sumqx = 0;
+    sumq2 = 0;
+    for (int j = 0; j < 32; ++j) {
+        const int l = best_index_int8(16, kValuesIq4nl, id * xb[j]);
+        if (L) {
+            L[j] = uint8_t(l);
+        }
+        const float q = kValuesIq4nl[l];
+        const float w = weight[j];
+        sumqx += w * q * xb[j];
+        sumq2 += w * q * q;
+    }
+}
+
+}  // namespace
+
+float iq4_group_scale(const float * xb, const float * weight, int ntry, uint8_t * L) {
+    float max, amax;
+    signed_absmax(32, xb, max, amax);
+    if (amax < kGroupMaxEps) {
+        return 0;
+    }
+    const float v0 = kValuesIq4nl[0];
+    float       d  = ntry > 0 ? -max / v0 : max / v0;
+    float       sumqx, sumq2;
+    iq4_grid_sums(xb, weight, 1 / d, L, sumqx, sumq2);
+    d          = sumq2 > 0 ? sumqx / sumq2 : 0.f;
+    float best = d * sumqx;
+    for (int itry = -ntry; itry <= ntry; ++itry) {
+        const float id = float(itry + kValuesIq4nl[0]) / max;
+        iq4_grid_sums(xb, weight, id, nullptr, sumqx, sumq2);
+        if (sumq2 > 0 && sumqx * sumqx > best * sumq2) {
+            d    = sumqx / sumq2;
+            best = d * sumqx;
+        }
+    }
+    return d;
+}
+
 }  // namespace nibble

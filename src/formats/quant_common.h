@@ -43,6 +43,12 @@ float make_qkx3_quants(int n, int nmax, const float * x, const float * weights, 
 // Positive-only quantization of sub-block scales with weights quant_weights (required).
 float make_qp_quants(int n, int nmax, const float * x, uint8_t * L, const float * quant_weights);
 
+// IQ4_NL / IQ4_XS weighted least-squares scale of one 32-element group over 2*ntry+1 trial
+// inverse scales around max/-127 (ntry < 0: the initial guess max/127 only, as IQ4_NL's ref does).
+// Returns 0 for an all-zero group and leaves L untouched; otherwise, when L is non-null, it
+// receives the grid indices of the initial guess (only the IQ4_NL reference keeps them).
+float iq4_group_scale(const float * xb, const float * weight, int ntry, uint8_t * L);
+
 // Sum of squares of x[0..n) in sequential fp32 order (the sigma2 numerators of the imatrix paths).
 inline float sum_squares(const float * x, int64_t n) {
     float s = 0;
