@@ -1,0 +1,12 @@
+// Subcommands of the `nibble` binary. Each registers itself on the CLI11 app and returns the
+// callback's exit status through `exit_code`.
+#pragma once
+
+#include <CLI/CLI.hpp>
+
+namespace nibble::cli {
+
+void add_formats_command(CLI::App & app, int & exit_code);
+void add_eval_formats_command(CLI::App & app, int & exit_code);
+
+}  // namespace nibble::cli
