@@ -8,5 +8,7 @@ namespace nibble::cli {
 
 void add_formats_command(CLI::App & app, int & exit_code);
 void add_eval_formats_command(CLI::App & app, int & exit_code);
+void add_inspect_command(CLI::App & app, int & exit_code);
+void add_quantize_command(CLI::App & app, int & exit_code);
 
 }  // namespace nibble::cli

@@ -11,6 +11,8 @@ int main(int argc, char ** argv) {
     int exit_code = 0;
     nibble::cli::add_formats_command(app, exit_code);
     nibble::cli::add_eval_formats_command(app, exit_code);
+    nibble::cli::add_inspect_command(app, exit_code);
+    nibble::cli::add_quantize_command(app, exit_code);
     try {
         app.parse(argc, argv);
     } catch (const CLI::ParseError & e) {
