@@ -1,0 +1,80 @@
+// MXFP4 on the GPU: x = E2M1(q) * 2^(e-127). Planes: qs (16 B/block, GGUF nibble order: element j
+// low, j+16 high), e (E8M0, 1 B). The doubled integer code book (kValuesFp4) goes through dp4a and
+// the halved E8M0 scale (e8m0_to_fp32_half) undoes the doubling, as on the CPU.
+#pragma once
+
+#include "backend/cuda/formats/iq4_nl.cuh"
+#include "formats/minifloat.h"
+#include "formats/mxfp4.h"
+
+namespace nibble::cuda::gemv_detail {
+
+struct Fp4Lut {
+    static constexpr uint32_t kW0 = lut16_word(kValuesFp4, 0);
+    static constexpr uint32_t kW1 = lut16_word(kValuesFp4, 1);
+    static constexpr uint32_t kW2 = lut16_word(kValuesFp4, 2);
+    static constexpr uint32_t kW3 = lut16_word(kValuesFp4, 3);
+};
+
+template <> struct GemvFormat<Format::MXFP4> : FormatBase {
+    static constexpr Format kFormat     = Format::MXFP4;
+    static constexpr bool   kIntDot     = true;
+    static constexpr int    kBlockK     = kQKMxfp4;
+    static constexpr int    kBlockBytes = sizeof(BlockMXFP4);
+    static constexpr int    kChunkBytes = 16;
+    static constexpr int    kChunkK     = 32;
+    static constexpr int    kNumPlanes  = 2;
+    static constexpr PlaneField kPlanes[kNumPlanes] = {
+        { int(offsetof(BlockMXFP4, qs)), 16, 16 },
+        { int(offsetof(BlockMXFP4, e)), 1, 1 },
+    };
+
+#ifdef __CUDACC__
+    struct Frag {
+        uint4    q;
+        uint32_t e;
+    };
+
+    __device__ __forceinline__ static Frag load(const RowPtr & row, int c) {
+        return { ld_stream(row.p[0] + 16 * c), __ldg(row.p[1] + c) };
+    }
+
+    // ggml's e8m0_to_fp32_half: 2^(e-128), with e = 0 and 1 as fp32 subnormals.
+    __device__ __forceinline__ static float e8m0_half(uint32_t e) {
+        return __uint_as_float(e < 2 ? 0x00200000u << e : (e - 1) << 23);
+    }
+
+    template <int B, int R, class XT>
+    __device__ __forceinline__ static void dot(const Frag (&f)[R], int c, const XView & x, float (&acc)[R][B]) {
+        const uint4 tab = make_uint4(Fp4Lut::kW0, Fp4Lut::kW1, Fp4Lut::kW2, Fp4Lut::kW3);
+        const int   k   = 32 * c;
+        int         lo[R][4], hi[R][4];
+        float       d[R];
+#pragma unroll
+        for (int r = 0; r < R; ++r) {
+            const uint32_t q[4] = { f[r].q.x, f[r].q.y, f[r].q.z, f[r].q.w };
+#pragma unroll
+            for (int j = 0; j < 4; ++j) {
+                const int2 v = lut16(q[j], tab);
+                lo[r][j]     = v.x;
+                hi[r][j]     = v.y;
+            }
+            d[r] = e8m0_half(f[r].e);
+        }
+#pragma unroll
+        for (int b = 0; b < B; ++b) {
+            const int4  xa = x.q16(b, k);
+            const int4  xb = x.q16(b, k + 16);
+            const float dx = x.ds32(b, k).x;
+#pragma unroll
+            for (int r = 0; r < R; ++r) {
+                int s = dot16(lo[r][0], lo[r][1], lo[r][2], lo[r][3], xa, 0);
+                s     = dot16(hi[r][0], hi[r][1], hi[r][2], hi[r][3], xb, s);
+                acc[r][b] += d[r] * dx * float(s);
+            }
+        }
+    }
+#endif
+};
+
+}  // namespace nibble::cuda::gemv_detail

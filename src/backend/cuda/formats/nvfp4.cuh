@@ -1,0 +1,91 @@
+// NVFP4 (ggml layout) on the GPU: x = E2M1(q) * UE4M3(d[s]), 4 sub-blocks of 16 per 64-block.
+// Planes: qs (32 B/block: one 32-byte chunk, GGUF nibble order), d (4 UE4M3 codes).
+// In sub-block s, byte j holds elements 16s+j (low) and 16s+j+8 (high); so the low nibbles of its
+// two words pair with x[16s..16s+7] and the high nibbles with x[16s+8..16s+15]: one 16-byte piece
+// of staged activations per sub-block, no nibble shuffling. The per-tensor `.scale` side-car is the
+// GemvWeights::scale factor.
+#pragma once
+
+#include "backend/cuda/formats/mxfp4.cuh"
+#include "formats/nvfp4.h"
+
+namespace nibble::cuda::gemv_detail {
+
+template <> struct GemvFormat<Format::NVFP4> : FormatBase {
+    static constexpr Format kFormat     = Format::NVFP4;
+    static constexpr bool   kIntDot     = true;
+    static constexpr int    kBlockK     = kQKNvfp4;
+    static constexpr int    kBlockBytes = sizeof(BlockNVFP4);
+    static constexpr int    kChunkBytes = 32;
+    static constexpr int    kChunkK     = 64;
+    static constexpr int    kNumPlanes  = 2;
+    static constexpr PlaneField kPlanes[kNumPlanes] = {
+        { int(offsetof(BlockNVFP4, qs)), 32, 32 },
+        { int(offsetof(BlockNVFP4, d)), 4, 4 },
+    };
+
+#ifdef __CUDACC__
+    struct Frag {
+        uint4    q0, q1;
+        uint32_t d;
+    };
+
+    __device__ __forceinline__ static Frag load(const RowPtr & row, int c) {
+        return { ld_stream(row.p[0] + 32 * c), ld_stream(row.p[0] + 32 * c + 16),
+                 __ldg(reinterpret_cast<const uint32_t *>(row.p[1]) + c) };
+    }
+
+    // ggml_ue4m3_to_fp32: half the E4M3 value, bit 7 ignored, 0x00 and 0x7F give 0.
+    __device__ __forceinline__ static float ue4m3_half(uint32_t code) {
+        const uint32_t c   = code & 0x7fu;
+        const uint32_t e   = c >> 3;
+        const uint32_t m   = c & 7u;
+        const float    sub = float(m) * 0x1p-10f;
+        const float    nrm = __uint_as_float(((e + 119u) << 23) | (m << 20));
+        return c == 0x7fu ? 0.0f : (e == 0 ? sub : nrm);
+    }
+
+    template <int B, int R, class XT>
+    __device__ __forceinline__ static void dot(const Frag (&f)[R], int c, const XView & x, float (&acc)[R][B]) {
+        const uint4 tab = make_uint4(Fp4Lut::kW0, Fp4Lut::kW1, Fp4Lut::kW2, Fp4Lut::kW3);
+        const int   k   = 64 * c;
+        int2        v[R][8];  // per word: (low-nibble values, high-nibble values)
+        float       sc[R][4];
+#pragma unroll
+        for (int r = 0; r < R; ++r) {
+            const uint32_t q[8] = { f[r].q0.x, f[r].q0.y, f[r].q0.z, f[r].q0.w,
+                                    f[r].q1.x, f[r].q1.y, f[r].q1.z, f[r].q1.w };
+#pragma unroll
+            for (int j = 0; j < 8; ++j) {
+                v[r][j] = lut16(q[j], tab);
+            }
+#pragma unroll
+            for (int s = 0; s < 4; ++s) {
+                sc[r][s] = ue4m3_half(f[r].d >> (8 * s));
+            }
+        }
+#pragma unroll
+        for (int b = 0; b < B; ++b) {
+            const float dx0 = x.ds32(b, k).x;
+            const float dx1 = x.ds32(b, k + 32).x;
+            int4        xs[4];
+#pragma unroll
+            for (int s = 0; s < 4; ++s) {
+                xs[s] = x.q16(b, k + 16 * s);
+            }
+#pragma unroll
+            for (int r = 0; r < R; ++r) {
+                float t[2] = { 0.0f, 0.0f };
+#pragma unroll
+                for (int s = 0; s < 4; ++s) {
+                    const int i = dot16(v[r][2 * s].x, v[r][2 * s + 1].x, v[r][2 * s].y, v[r][2 * s + 1].y, xs[s], 0);
+                    t[s / 2] += sc[r][s] * float(i);
+                }
+                acc[r][b] += dx0 * t[0] + dx1 * t[1];
+            }
+        }
+    }
+#endif
+};
+
+}  // namespace nibble::cuda::gemv_detail

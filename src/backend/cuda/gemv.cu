@@ -1,0 +1,306 @@
+// GEMV launchers, the packed layout and the host repacker.
+//
+// ---------------------------------------------------------------------------------------------
+// Contract (gemv, gemv_grouped, gemv_gate_up_silu)
+//
+//   W      rows x cols weight matrix of format f, packed by gemv_repack into gemv_layout(f, rows, cols)
+//          on the device (planes 256-byte aligned; cudaMalloc alignment suffices for `data`).
+//   x      batch x cols activations, fp16 or bf16, column b at x + b * ldx; 16-byte aligned,
+//          ldx % 8 == 0, ldx >= cols. Never written.
+//   y      batch x rows fp32, row r of column b at y + b * ldy + r; ldy >= rows. Written, not read.
+//   scale, row_scale   y = scale * row_scale[r] * (W x)[r]; row_scale optional (null).
+//
+//   limitations: 1 <= batch <= 8; cols % gemv_col_multiple(f) == 0 (the GGUF block: 32, 64 or 256;
+//   8 for F16/BF16, 16 for E4M3); rows, cols < 2^31; at most 3 matrices per grouped launch, all of
+//   one format and one cols; gate and up of the fused SwiGLU agree in format, rows and cols.
+//   Anything else returns a GemvError and launches nothing.
+//
+//   numerics: integer formats quantize x to int8 per 32 values (one fp32 scale, as llama.cpp's q8_1)
+//   and accumulate exact int32 dot products per 16-32 weights, then fp32: normalised MSE against an
+//   fp64 reference ~2e-5, independent of the weight format (tests/backend/test_gemv_cuda.cpp).
+//   Float formats (F16, BF16, E4M3) accumulate x * w in fp32 (nmse ~1e-12). Deterministic: the same
+//   inputs give the same bits (fixed reduction order, no atomics).
+//
+//   batch 3, 5, 6, 7 run the kernel of the next power of two; the extra columns re-read column
+//   batch-1 and their outputs are dropped.
+// ---------------------------------------------------------------------------------------------
+#include "backend/cuda/gemv.h"
+#include "backend/cuda/gemv_kernel.cuh"
+
+#include <algorithm>
+#include <climits>
+#include <cstring>
+#include <vector>
+
+namespace nibble::cuda {
+
+namespace gemv_detail {
+
+const FormatOps * find_format_ops(Format f) {
+    switch (f) {
+#define NIBBLE_GEMV_FORMAT(F) \
+    case Format::F: return &format_ops<Format::F>();
+#include "gemv_formats.inc"
+#undef NIBBLE_GEMV_FORMAT
+        default: return nullptr;
+    }
+}
+
+namespace {
+
+int64_t align_up(int64_t v, int64_t a) { return (v + a - 1) / a * a; }
+
+int col_multiple(const FormatOps & ops) { return std::max(ops.block_k, ops.chunk_k); }
+
+int device_sms() {
+    int dev = 0;
+    int n   = 0;
+    CUDA_CHECK(cudaGetDevice(&dev));
+    CUDA_CHECK(cudaDeviceGetAttribute(&n, cudaDevAttrMultiProcessorCount, dev));
+    return n;
+}
+
+// Rows per warp when the caller leaves it to us: the largest of 4, 2, 1 that still gives every SM
+// two blocks (kWarps * R rows each). More rows per warp share each staged activation load among
+// more weight rows, fewer blocks re-stage x; too few blocks leave SMs idle on the 1024-row K/V
+// projections. Initial choice, to be revisited with bench/kernels/gemv_lab's rows-per-warp sweep.
+int pick_rows_per_warp(int64_t rows, int sms, bool silu) {
+    const int per_matrix[3] = { 4, 2, 1 };
+    for (int R : per_matrix) {
+        const int64_t rows_per_block = int64_t(kWarps) * (silu ? R / 2 : R);
+        if (rows_per_block > 0 && (rows + rows_per_block - 1) / rows_per_block >= 2 * sms) {
+            return R;
+        }
+    }
+    return silu ? 2 : 1;
+}
+
+Segment make_segment(const GemvWeights & w, const GemvOutput & y) {
+    Segment s{};
+    for (int p = 0; p < kMaxPlanes; ++p) {
+        const bool used = p < w.layout.nplanes;
+        s.plane[p]      = w.data + (used ? w.layout.plane_offset[p] : 0);
+        s.stride[p]     = used ? w.layout.plane_row_bytes[p] : 0;
+    }
+    s.y         = y.y;
+    s.ldy       = y.ldy;
+    s.row_scale = w.row_scale;
+    s.scale     = w.scale;
+    s.rows      = int(w.layout.rows);
+    return s;
+}
+
+GemvError check_common(const FormatOps * ops, std::span<const GemvWeights> w, std::span<const GemvOutput> y,
+                       const void * x, int batch, int64_t ldx, const GemvOptions & opt) {
+    if (ops == nullptr) {
+        return GemvError::UnsupportedFormat;
+    }
+    if (batch < 1 || batch > kMaxBatch) {
+        return GemvError::BadBatch;
+    }
+    if (opt.rows_per_warp != 0 && opt.rows_per_warp != 1 && opt.rows_per_warp != 2 && opt.rows_per_warp != 4) {
+        return GemvError::BadOption;
+    }
+    if (w.empty() || w.size() != y.size() || w.size() > size_t(kMaxSegments)) {
+        return GemvError::Mismatch;
+    }
+    const int64_t cols = w[0].layout.cols;
+    for (size_t i = 0; i < w.size(); ++i) {
+        const PackedLayout & l = w[i].layout;
+        if (l.format != w[0].layout.format || l.cols != cols) {
+            return GemvError::Mismatch;
+        }
+        if (l.rows <= 0 || l.rows >= INT32_MAX || y[i].ldy < l.rows || y[i].y == nullptr || w[i].data == nullptr) {
+            return GemvError::BadShape;
+        }
+    }
+    if (cols <= 0 || cols >= INT32_MAX || cols % col_multiple(*ops) != 0 || ldx < cols) {
+        return GemvError::BadShape;
+    }
+    if (x == nullptr || reinterpret_cast<uintptr_t>(x) % 16 != 0 || ldx % 8 != 0) {
+        return GemvError::BadAlignment;
+    }
+    return GemvError::Ok;
+}
+
+GemvError launch(std::span<const GemvWeights> w, std::span<const GemvOutput> y, bool silu, const void * x,
+                 ActType xt, int batch, int64_t ldx, cudaStream_t stream, const GemvOptions & opt) {
+    const FormatOps * ops = w.empty() ? nullptr : find_format_ops(w[0].layout.format);
+    if (const GemvError e = check_common(ops, w, y, x, batch, ldx, opt); e != GemvError::Ok) {
+        return e;
+    }
+    const int slots = batch <= 1 ? 1 : batch <= 2 ? 2 : batch <= 4 ? 4 : 8;
+
+    int64_t total_rows = 0;
+    for (const GemvWeights & wi : w) {
+        total_rows += silu ? 0 : wi.layout.rows;
+    }
+    if (silu) {
+        total_rows = w[0].layout.rows;
+    }
+    int R = opt.rows_per_warp != 0 ? opt.rows_per_warp : pick_rows_per_warp(total_rows, device_sms(), silu);
+    if (silu && R == 1) {
+        R = 2;
+    }
+    const int rows_per_block = kWarps * (silu ? R / 2 : R);
+
+    Params p{};
+    int64_t blocks = 0;
+    if (silu) {
+        p.seg[0]             = make_segment(w[0], y[0]);
+        p.seg[1]             = make_segment(w[1], y[0]);
+        p.seg[1].block_begin = INT_MAX;  // every block reads both: the segment search must stay at 0
+        p.nseg               = 2;
+        blocks               = (total_rows + rows_per_block - 1) / rows_per_block;
+    } else {
+        for (size_t i = 0; i < w.size(); ++i) {
+            p.seg[i]             = make_segment(w[i], y[i]);
+            p.seg[i].block_begin = int(blocks);
+            blocks += (w[i].layout.rows + rows_per_block - 1) / rows_per_block;
+        }
+        p.nseg = int(w.size());
+    }
+    p.x     = x;
+    p.ldx   = ldx;
+    p.batch = batch;
+    p.K     = int(w[0].layout.cols);
+    if (ops->int_dot) {
+        // x is staged per K slice; 16384 / slots columns keep the staging under 24 KB of shared
+        // memory (int8 + 0.5 B/value of scales and sums) so ~9 blocks fit on an SM.
+        const int kmax = 16384 / slots;
+        p.kslice       = p.K <= kmax ? p.K : kmax;
+        p.xstride      = int(align_up(p.kslice, 128));
+    } else {
+        p.kslice  = p.K;
+        p.xstride = 0;
+    }
+    const KernelFn fn = ops->kernel(slots, R, xt == ActType::BF16, silu);
+    if (fn == nullptr) {
+        return GemvError::BadOption;
+    }
+
+    cudaLaunchConfig_t cfg{};
+    cfg.gridDim          = dim3(unsigned(blocks));
+    cfg.blockDim         = dim3(kThreads);
+    cfg.dynamicSmemBytes = size_t(smem_bytes(ops->int_dot, slots, p.xstride));
+    cfg.stream           = stream;
+    cudaLaunchAttribute attr{};
+    attr.id                                         = cudaLaunchAttributeProgrammaticStreamSerialization;
+    attr.val.programmaticStreamSerializationAllowed = 1;
+    cfg.attrs                                       = opt.pdl ? &attr : nullptr;
+    cfg.numAttrs                                    = opt.pdl ? 1 : 0;
+    CUDA_CHECK(cudaLaunchKernelEx(&cfg, fn, p));
+    return GemvError::Ok;
+}
+
+}  // namespace
+}  // namespace gemv_detail
+
+using namespace gemv_detail;
+
+bool gemv_supports(Format f) { return find_format_ops(f) != nullptr; }
+
+int64_t gemv_col_multiple(Format f) {
+    const FormatOps * ops = find_format_ops(f);
+    return ops ? col_multiple(*ops) : 0;
+}
+
+PackedLayout gemv_layout(Format f, int64_t rows, int64_t cols) {
+    const FormatOps & ops = *find_format_ops(f);
+    PackedLayout      l;
+    l.format            = f;
+    l.rows              = rows;
+    l.cols              = cols;
+    l.nplanes           = ops.nplanes;
+    const int64_t nblk  = cols / ops.block_k;
+    int64_t       off   = 0;
+    for (int p = 0; p < ops.nplanes; ++p) {
+        off                  = align_up(off, 256);
+        l.plane_offset[p]    = off;
+        l.plane_row_bytes[p] = nblk * ops.planes[p].padded;
+        off += rows * l.plane_row_bytes[p];
+    }
+    l.bytes = align_up(off, 256);
+    return l;
+}
+
+void gemv_repack(const PackedLayout & l, const void * gguf, void * packed) {
+    const FormatOps & ops  = *find_format_ops(l.format);
+    const int64_t     nblk = l.cols / ops.block_k;
+    const auto *      src  = static_cast<const uint8_t *>(gguf);
+    auto *            dst  = static_cast<uint8_t *>(packed);
+    std::memset(dst, 0, size_t(l.bytes));
+    const bool plain = ops.nplanes == 1 && ops.planes[0].offset == 0 && ops.planes[0].bytes == ops.block_bytes &&
+                       ops.planes[0].padded == ops.block_bytes;
+    for (int64_t r = 0; r < l.rows; ++r) {
+        const uint8_t * row = src + r * nblk * ops.block_bytes;
+        if (plain) {
+            std::memcpy(dst + l.plane_offset[0] + r * l.plane_row_bytes[0], row, size_t(nblk * ops.block_bytes));
+            continue;
+        }
+        for (int p = 0; p < ops.nplanes; ++p) {
+            const PlaneField & pf  = ops.planes[p];
+            uint8_t *          out = dst + l.plane_offset[p] + r * l.plane_row_bytes[p];
+            for (int64_t i = 0; i < nblk; ++i) {
+                ops.pack_field(p, row + i * ops.block_bytes + pf.offset, pf.bytes, out + i * pf.padded);
+            }
+        }
+    }
+}
+
+void gemv_unpack(const PackedLayout & l, const void * packed, void * gguf) {
+    const FormatOps & ops  = *find_format_ops(l.format);
+    const int64_t     nblk = l.cols / ops.block_k;
+    const auto *      src  = static_cast<const uint8_t *>(packed);
+    auto *            dst  = static_cast<uint8_t *>(gguf);
+    for (int64_t r = 0; r < l.rows; ++r) {
+        uint8_t * row = dst + r * nblk * ops.block_bytes;
+        for (int p = 0; p < ops.nplanes; ++p) {
+            const PlaneField & pf = ops.planes[p];
+            const uint8_t *    in = src + l.plane_offset[p] + r * l.plane_row_bytes[p];
+            if (ops.nplanes == 1 && pf.bytes == ops.block_bytes) {
+                std::memcpy(row, in, size_t(nblk * ops.block_bytes));
+                continue;
+            }
+            for (int64_t i = 0; i < nblk; ++i) {
+                ops.unpack_field(p, in + i * pf.padded, pf.bytes, row + i * ops.block_bytes + pf.offset);
+            }
+        }
+    }
+}
+
+const char * gemv_error_string(GemvError e) {
+    switch (e) {
+        case GemvError::Ok: return "ok";
+        case GemvError::UnsupportedFormat: return "no GEMV kernel for this weight format";
+        case GemvError::BadShape: return "bad shape: cols must be a multiple of gemv_col_multiple, ld >= extent";
+        case GemvError::BadBatch: return "batch must be 1..8";
+        case GemvError::BadAlignment: return "x must be 16-byte aligned with ldx % 8 == 0";
+        case GemvError::Mismatch: return "grouped/fused operands differ in format or shape, or more than 3 groups";
+        case GemvError::BadOption: return "rows_per_warp must be 0, 1, 2 or 4";
+    }
+    return "unknown GemvError";
+}
+
+GemvError gemv(const GemvWeights & w, const void * x, ActType xt, int batch, int64_t ldx, const GemvOutput & y,
+               cudaStream_t stream, const GemvOptions & opt) {
+    return launch(std::span(&w, 1), std::span(&y, 1), false, x, xt, batch, ldx, stream, opt);
+}
+
+GemvError gemv_grouped(std::span<const GemvWeights> w, std::span<const GemvOutput> y, const void * x, ActType xt,
+                       int batch, int64_t ldx, cudaStream_t stream, const GemvOptions & opt) {
+    return launch(w, y, false, x, xt, batch, ldx, stream, opt);
+}
+
+GemvError gemv_gate_up_silu(const GemvWeights & gate, const GemvWeights & up, const void * x, ActType xt, int batch,
+                            int64_t ldx, const GemvOutput & y, cudaStream_t stream, const GemvOptions & opt) {
+    if (gate.layout.format != up.layout.format || gate.layout.rows != up.layout.rows ||
+        gate.layout.cols != up.layout.cols) {
+        return GemvError::Mismatch;
+    }
+    const GemvWeights w[2]  = { gate, up };
+    const GemvOutput  ys[2] = { y, y };
+    return launch(w, ys, true, x, xt, batch, ldx, stream, opt);
+}
+
+}  // namespace nibble::cuda

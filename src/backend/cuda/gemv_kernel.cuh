@@ -1,0 +1,262 @@
+// The GEMV kernel template, instantiated once per format by the generated translation units
+// (cmake: gemv_instance.cu.in). Format-specific decoding lives in formats/<fmt>.cuh.
+//
+// Work split: a block of kWarps warps owns kWarps * R rows (R per warp, or R/2 output rows of gate
+// and up each for the fused SwiGLU variant). Every lane of a warp streams the row's plane-0 chunks
+// c = lane, lane + 32, ... (one warp instruction reads 32 consecutive 16- or 32-byte chunks: fully
+// coalesced), U chunks per row at a time, and keeps R x B fp32 partial sums that a warp shuffle
+// reduces at the end. No shared-memory reduction, no atomics: the result is deterministic.
+//
+// Integer formats multiply int8 weights with int8 activations (dp4a): the block first quantizes
+// its slice of x to int8 with one scale per 32 values (llama.cpp's q8_1 activations) into shared
+// memory. Float formats (F16, BF16, E4M3) read x from global memory and accumulate in fp32.
+#pragma once
+
+#include "backend/cuda/gemv_common.cuh"
+
+namespace nibble::cuda::gemv_detail {
+
+// Quantize x[:, k0 : k0 + len) to int8 per 32 values into shared memory (see XView). Each thread
+// takes 8 consecutive values; the four threads of a 32-group are adjacent lanes and combine their
+// max and sums with two xor-shuffles. len % 32 == 0.
+template <int B, class XT>
+__device__ __forceinline__ void stage_x(const Params & p, int k0, int len, const XView & xv) {
+    const int per_col = len / 8;
+    const int items   = B * per_col;
+    for (int base = 0; base < items; base += kThreads) {  // uniform trip count: shuffles stay convergent
+        const int  it     = base + int(threadIdx.x);
+        const bool active = it < items;
+        const int  b      = active ? it / per_col : 0;
+        const int  kk     = active ? (it - b * per_col) * 8 : 0;
+        const int  bb     = b < p.batch ? b : p.batch - 1;
+        float      v[8];
+        const uint4 raw = __ldg(reinterpret_cast<const uint4 *>(static_cast<const XT *>(p.x) + bb * p.ldx + k0 + kk));
+        raw_to_float8<XT>(raw, v);
+        float amax = 0.0f;
+#pragma unroll
+        for (int i = 0; i < 8; ++i) {
+            amax = fmaxf(amax, fabsf(v[i]));
+        }
+        amax           = fmaxf(amax, __shfl_xor_sync(kFullMask, amax, 1));
+        amax           = fmaxf(amax, __shfl_xor_sync(kFullMask, amax, 2));
+        const float id = amax > 0.0f ? 127.0f / amax : 0.0f;
+        const float dx = amax / 127.0f;
+        uint32_t    packed[2];
+        int         isum = 0;
+#pragma unroll
+        for (int h = 0; h < 2; ++h) {
+            uint32_t w = 0;
+#pragma unroll
+            for (int i = 0; i < 4; ++i) {
+                const int q = __float2int_rn(v[4 * h + i] * id);
+                isum += q;
+                w |= uint32_t(q & 0xff) << (8 * i);
+            }
+            packed[h] = w;
+        }
+        // Offsets and mins multiply the sum of the *quantized* x: the decoders then compute exactly
+        // dequant(w) . dequant(x), so x's rounding error is weighted by w, not by the raw codes
+        // (with the exact sum, Q4_0's codes 0..15 would amplify it ~5x).
+        const int   isum16 = isum + __shfl_xor_sync(kFullMask, isum, 1);
+        const int   isum32 = isum16 + __shfl_xor_sync(kFullMask, isum16, 2);
+        const float sum16  = dx * float(isum16);
+        const float sum32  = dx * float(isum32);
+        if (active) {
+            uint8_t * dst = xv.q + b * xv.qstride + XView::swizzle(kk >> 4) * 16 + (kk & 8);
+            *reinterpret_cast<uint2 *>(dst) = make_uint2(packed[0], packed[1]);
+            if ((it & 1) == 0) {
+                xv.s16[b * xv.sstride + (kk >> 4)] = sum16;
+            }
+            if ((it & 3) == 0) {
+                xv.ds[b * xv.gstride + (kk >> 5)] = make_float2(dx, sum32);
+            }
+        }
+    }
+}
+
+template <class F, int R, int U>
+__device__ __forceinline__ void load_frags(typename F::Frag (&f)[U][R], const RowPtr (&rows)[R], int c, int ce) {
+#pragma unroll
+    for (int u = 0; u < U; ++u) {
+        if (c + 32 * u < ce) {
+#pragma unroll
+            for (int r = 0; r < R; ++r) {
+                f[u][r] = F::load(rows[r], c + 32 * u);
+            }
+        }
+    }
+}
+
+// Loads per thread in flight per iteration: R * U = 4 chunks of 16 bytes (2 of 32 bytes).
+template <class F, int R> __host__ __device__ constexpr int unroll_for() {
+    constexpr int u = (4 * 16 / F::kChunkBytes) / R;
+    return u < 1 ? 1 : u;
+}
+
+template <class F, int B, int R, class XT, bool kSilu>
+__global__ void __launch_bounds__(kThreads) gemv_kernel(const Params p) {
+    constexpr int U    = unroll_for<F, R>();
+    constexpr int Rout = kSilu ? R / 2 : R;
+    static_assert(!kSilu || R % 2 == 0, "the fused SwiGLU kernel pairs gate and up rows");
+    static_assert(Rout * B <= 32, "one lane writes each output");
+
+    griddep_launch_dependents();
+    const int lane = int(threadIdx.x) & 31;
+    const int warp = int(threadIdx.x) >> 5;
+
+    int s = 0;
+#pragma unroll
+    for (int i = 1; i < kMaxSegments; ++i) {
+        if (i < p.nseg && int(blockIdx.x) >= p.seg[i].block_begin) {
+            s = i;
+        }
+    }
+    const int row0 = (int(blockIdx.x) - p.seg[s].block_begin) * (kWarps * Rout) + warp * Rout;
+
+    RowPtr rows[R];
+#pragma unroll
+    for (int r = 0; r < R; ++r) {
+        const Segment & sg  = p.seg[kSilu ? r / Rout : s];
+        const int       row = min(row0 + (kSilu ? r % Rout : r), sg.rows - 1);  // tail rows re-read the last row
+#pragma unroll
+        for (int pl = 0; pl < kMaxPlanes; ++pl) {
+            rows[r].p[pl] = sg.plane[pl] + row * sg.stride[pl];
+        }
+    }
+
+    extern __shared__ __align__(16) uint8_t smem[];
+    XView xv;
+    xv.qstride    = p.xstride;
+    xv.gstride    = p.xstride / 32;
+    xv.sstride    = p.xstride / 16;
+    xv.q          = smem;
+    xv.ds         = reinterpret_cast<float2 *>(smem + B * p.xstride);
+    xv.s16        = reinterpret_cast<float *>(smem + B * p.xstride + B * p.xstride / 4);
+    xv.raw        = static_cast<const uint8_t *>(p.x);
+    xv.raw_stride = p.ldx * int64_t(sizeof(XT));
+    xv.batch_last = p.batch - 1;
+
+    float acc[R][B];
+#pragma unroll
+    for (int r = 0; r < R; ++r) {
+#pragma unroll
+        for (int b = 0; b < B; ++b) {
+            acc[r][b] = 0.0f;
+        }
+    }
+
+    const int kslice = F::kIntDot ? p.kslice : p.K;
+    for (int k0 = 0; k0 < p.K; k0 += kslice) {
+        const int len = min(kslice, p.K - k0);
+        const int cb  = k0 / F::kChunkK;
+        const int ce  = (k0 + len) / F::kChunkK;
+        xv.k0         = k0;
+
+        typename F::Frag f[U][R];
+        load_frags<F, R, U>(f, rows, cb + lane, ce);  // weights never depend on the previous kernel
+        if (k0 == 0) {
+            griddep_wait();  // x may: wait for the previous kernel in the stream to finish
+        }
+        if constexpr (F::kIntDot) {
+            __syncthreads();  // the previous slice's readers are done
+            stage_x<B, XT>(p, k0, len, xv);
+            __syncthreads();
+        }
+        for (int c = cb + lane; c < ce; c += 32 * U) {
+            if (c != cb + lane) {
+                load_frags<F, R, U>(f, rows, c, ce);
+            }
+#pragma unroll
+            for (int u = 0; u < U; ++u) {
+                if (c + 32 * u < ce) {
+                    F::template dot<B, R, XT>(f[u], c + 32 * u, xv, acc);
+                }
+            }
+        }
+    }
+
+#pragma unroll
+    for (int r = 0; r < R; ++r) {
+#pragma unroll
+        for (int b = 0; b < B; ++b) {
+            acc[r][b] = warp_sum(acc[r][b]);
+        }
+    }
+
+#pragma unroll
+    for (int r = 0; r < Rout; ++r) {
+#pragma unroll
+        for (int b = 0; b < B; ++b) {
+            if (lane == r * B + b && b < p.batch) {
+                const Segment & sg  = p.seg[kSilu ? 0 : s];
+                const int       row = row0 + r;
+                if (row < sg.rows) {
+                    float v = acc[r][b] * sg.scale * (sg.row_scale ? sg.row_scale[row] : 1.0f);
+                    if constexpr (kSilu) {
+                        const Segment & su = p.seg[1];
+                        const float     u  = acc[Rout + r][b] * su.scale * (su.row_scale ? su.row_scale[row] : 1.0f);
+                        v                  = v / (1.0f + __expf(-v)) * u;
+                    }
+                    sg.y[b * sg.ldy + row] = v;
+                }
+            }
+        }
+    }
+}
+
+// Shared-memory bytes of one launch: int8 values, a float2 per 32 and a float per 16, per column.
+constexpr int smem_bytes(bool int_dot, int batch_slots, int xstride) {
+    return int_dot ? batch_slots * (xstride + xstride / 4 + xstride / 4) : 0;
+}
+
+template <class F, int B, class XT> KernelFn pick_rows(int R, bool silu) {
+    if (silu) {
+        return R == 2 ? gemv_kernel<F, B, 2, XT, true> : R == 4 ? gemv_kernel<F, B, 4, XT, true> : nullptr;
+    }
+    switch (R) {
+        case 1: return gemv_kernel<F, B, 1, XT, false>;
+        case 2: return gemv_kernel<F, B, 2, XT, false>;
+        case 4: return gemv_kernel<F, B, 4, XT, false>;
+        default: return nullptr;
+    }
+}
+
+template <class F, class XT> KernelFn pick_batch(int slots, int R, bool silu) {
+    switch (slots) {
+        case 1: return pick_rows<F, 1, XT>(R, silu);
+        case 2: return pick_rows<F, 2, XT>(R, silu);
+        case 4: return pick_rows<F, 4, XT>(R, silu);
+        case 8: return pick_rows<F, 8, XT>(R, silu);
+        default: return nullptr;
+    }
+}
+
+// Every kernel of one format: batch slots {1, 2, 4, 8} x rows per warp {1, 2, 4} x {fp16, bf16}
+// activations, plus the fused SwiGLU kernels with 2 or 4 rows (gate + up) per warp.
+template <class F> KernelFn select_kernel(int slots, int R, bool bf16, bool silu) {
+    return bf16 ? pick_batch<F, __nv_bfloat16>(slots, R, silu) : pick_batch<F, __half>(slots, R, silu);
+}
+
+template <class F> const FormatOps & make_format_ops() {
+    static_assert(F::kChunkBytes == 16 || F::kChunkBytes == 32, "chunks are one or two 16-byte loads");
+    static_assert(F::kNumPlanes <= kMaxPlanes, "too many planes");
+    static const FormatOps ops = [] {
+        FormatOps o{};
+        o.format      = F::kFormat;
+        o.int_dot     = F::kIntDot;
+        o.block_k     = F::kBlockK;
+        o.block_bytes = F::kBlockBytes;
+        o.chunk_k     = F::kChunkK;
+        o.nplanes     = F::kNumPlanes;
+        for (int i = 0; i < F::kNumPlanes; ++i) {
+            o.planes[i] = F::kPlanes[i];
+        }
+        o.pack_field   = &F::pack_field;
+        o.unpack_field = &F::unpack_field;
+        o.kernel       = &select_kernel<F>;
+        return o;
+    }();
+    return ops;
+}
+
+}  // namespace nibble::cuda::gemv_detail

@@ -1,0 +1,355 @@
+// CUDA GEMV against the CPU reference: every format x batch {1, 2, 3, 8} x shapes that do not divide
+// the kernel tiles, on the same quantized bytes. The reference dequantizes with the format table's
+// dequantize_row and accumulates in double. Repack round trips need no GPU; everything else skips
+// (GTEST_SKIP) when no CUDA device is present, as in CI.
+#include "backend/cuda/context.h"
+#include "backend/cuda/gemv.h"
+#include "core/half.h"
+#include "formats/format_table.h"
+
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <cstring>
+#include <random>
+#include <string>
+#include <vector>
+
+namespace nibble::cuda {
+namespace {
+
+// Tolerances (normalised MSE, see nmse() below), by the arithmetic the kernel family uses:
+//  * Block formats multiply int8 weights by x quantized to int8 per 32 values (scale amax/127). The
+//    rounding error of x is uniform with variance (amax/127)^2 / 12; for Gaussian x (amax of 32 draws
+//    ~2.1 sigma) that is ~2.3e-5 of the signal, whatever the weight format. 4x headroom.
+//  * F16, BF16 and E4M3 weights are exact in fp32, x (fp16/bf16) too: only fp32 summation error
+//    (~cols * 2^-48 ~ 1e-10 at 16640 columns). 10x headroom.
+constexpr double kNmseInt8Activations = 1e-4;
+constexpr double kNmseFp32            = 1e-9;
+
+struct FormatCase {
+    Format format;
+    double max_nmse;
+};
+
+const FormatCase kFormatCases[] = {
+    { Format::NVFP4, kNmseInt8Activations },  { Format::MXFP4, kNmseInt8Activations },
+    { Format::Q4_0, kNmseInt8Activations },   { Format::Q4_1, kNmseInt8Activations },
+    { Format::Q5_0, kNmseInt8Activations },   { Format::Q5_1, kNmseInt8Activations },
+    { Format::Q8_0, kNmseInt8Activations },   { Format::Q2_K, kNmseInt8Activations },
+    { Format::Q3_K, kNmseInt8Activations },   { Format::Q4_K, kNmseInt8Activations },
+    { Format::Q5_K, kNmseInt8Activations },   { Format::Q6_K, kNmseInt8Activations },
+    { Format::IQ4_NL, kNmseInt8Activations }, { Format::IQ4_XS, kNmseInt8Activations },
+    { Format::E4M3, kNmseFp32 },              { Format::BF16, kNmseFp32 },
+    { Format::F16, kNmseFp32 },
+};
+
+// (rows, cols): rows that fill no tile (1, 37, 130), cols that leave lanes idle (256, 768), that are
+// not a multiple of 32 chunks (2304) and that need two activation slices at batch 1 (16640 > 16384).
+struct Shape {
+    int rows;
+    int cols;
+};
+const Shape kShapes[] = { { 1, 256 }, { 37, 768 }, { 130, 2304 }, { 64, 4096 }, { 5, 16640 } };
+
+bool have_gpu() { return device_count() > 0; }
+
+std::string case_name(Format f) { return format_name(f); }
+
+// Host matrix quantized to `f`, its dequantized values and the packed device copy.
+struct Matrix {
+    Format               format;
+    int                  rows = 0, cols = 0;
+    std::vector<uint8_t> gguf;
+    std::vector<float>   deq;  // rows x cols
+    PackedLayout         layout;
+    DeviceArray<uint8_t> dev;
+
+    GemvWeights weights(float scale = 1.0f, const float * row_scale = nullptr) const {
+        return { layout, dev.get(), scale, row_scale };
+    }
+};
+
+Matrix make_matrix(Format f, int rows, int cols, uint32_t seed, bool upload = true) {
+    const FormatInfo &              info = format_info(f);
+    std::mt19937                    rng(seed);
+    std::normal_distribution<float> dist(0.0f, 1.0f);
+    std::vector<float>              w(size_t(rows) * cols);
+    for (float & v : w) {
+        v = dist(rng);
+    }
+    Matrix m;
+    m.format = f;
+    m.rows   = rows;
+    m.cols   = cols;
+    m.gguf.resize(size_t(rows) * size_t(row_size(f, cols)));
+    info.quantize_rows(w.data(), m.gguf.data(), rows, cols, QuantParams{});
+    m.deq.resize(w.size());
+    for (int r = 0; r < rows; ++r) {
+        info.dequantize_row(m.gguf.data() + size_t(r) * row_size(f, cols), m.deq.data() + size_t(r) * cols, cols);
+    }
+    m.layout = gemv_layout(f, rows, cols);
+    if (upload) {
+        std::vector<uint8_t> packed(size_t(m.layout.bytes));
+        gemv_repack(m.layout, m.gguf.data(), packed.data());
+        m.dev = device_alloc<uint8_t>(packed.size());
+        CUDA_CHECK(cudaMemcpy(m.dev.get(), packed.data(), packed.size(), cudaMemcpyHostToDevice));
+    }
+    return m;
+}
+
+// Activations: batch columns of ldx elements, rounded to fp16/bf16 (the values the GPU sees).
+struct Activations {
+    int                   batch = 0;
+    int64_t               ldx   = 0;
+    std::vector<float>    values;  // batch x ldx, already rounded
+    DeviceArray<uint16_t> dev;
+};
+
+Activations make_x(int batch, int cols, ActType xt, uint32_t seed) {
+    Activations a;
+    a.batch = batch;
+    a.ldx   = cols + 8;  // a stride wider than the row, as a KV-cache-sized buffer would have
+    std::mt19937                    rng(seed);
+    std::normal_distribution<float> dist(0.0f, 1.0f);
+    std::vector<uint16_t>           bits(size_t(batch) * a.ldx);
+    a.values.resize(bits.size());
+    for (size_t i = 0; i < bits.size(); ++i) {
+        const float v = dist(rng);
+        bits[i]       = xt == ActType::F16 ? fp32_to_fp16(v) : fp32_to_bf16(v);
+        a.values[i]   = xt == ActType::F16 ? fp16_to_fp32(bits[i]) : bf16_to_fp32(bits[i]);
+    }
+    a.dev = device_alloc<uint16_t>(bits.size());
+    CUDA_CHECK(cudaMemcpy(a.dev.get(), bits.data(), bits.size() * 2, cudaMemcpyHostToDevice));
+    return a;
+}
+
+// dot of row r of m with column b of x in double, and the sum of squared products (for nmse()).
+double ref_dot(const Matrix & m, int r, const Activations & x, int b, double * energy) {
+    double s = 0.0, e = 0.0;
+    for (int k = 0; k < m.cols; ++k) {
+        const double p = double(m.deq[size_t(r) * m.cols + k]) * double(x.values[size_t(b) * x.ldx + k]);
+        s += p;
+        e += p * p;
+    }
+    *energy += e;
+    return s;
+}
+
+// Squared error over the summed squared products sum_k (w_k x_k)^2, which is what sum ref^2 is for
+// independent inputs but does not collapse when one output happens to cancel to ~0 (1-row shapes).
+struct ErrorSum {
+    double err = 0.0, energy = 0.0;
+    double nmse() const { return err / energy; }
+};
+
+std::vector<float> run_gemv(const GemvWeights & w, const Activations & x, ActType xt, const GemvOptions & opt,
+                            int64_t ldy, GemvError * status) {
+    auto y = device_alloc<float>(size_t(x.batch) * ldy);
+    CUDA_CHECK(cudaMemset(y.get(), 0xff, size_t(x.batch) * ldy * 4));  // NaN poison: unwritten outputs fail
+    *status = gemv(w, x.dev.get(), xt, x.batch, x.ldx, { y.get(), ldy }, nullptr, opt);
+    CUDA_CHECK(cudaGetLastError());
+    CUDA_CHECK(cudaDeviceSynchronize());
+    std::vector<float> out(size_t(x.batch) * ldy);
+    CUDA_CHECK(cudaMemcpy(out.data(), y.get(), out.size() * 4, cudaMemcpyDeviceToHost));
+    return out;
+}
+
+class GemvFormatTest : public ::testing::TestWithParam<FormatCase> {
+  protected:
+    void SetUp() override {
+        if (!have_gpu()) {
+            GTEST_SKIP() << "no CUDA device";
+        }
+    }
+};
+
+TEST_P(GemvFormatTest, MatchesCpuReference) {
+    const FormatCase fc   = GetParam();
+    const int64_t    mult = gemv_col_multiple(fc.format);
+    uint32_t         seed = 1234;
+    for (const Shape & s : kShapes) {
+        ASSERT_EQ(s.cols % mult, 0);
+        const Matrix m = make_matrix(fc.format, s.rows, s.cols, seed++);
+        for (int batch : { 1, 2, 3, 8 }) {
+            for (ActType xt : { ActType::F16, ActType::BF16 }) {
+                const Activations x = make_x(batch, s.cols, xt, seed++);
+                // fp16 x sweeps every rows-per-warp variant; bf16 x takes the heuristic.
+                for (int rpw : xt == ActType::F16 ? std::vector<int>{ 1, 2, 4 } : std::vector<int>{ 0 }) {
+                    const int64_t            ldy = s.rows + 3;
+                    GemvError                st;
+                    const std::vector<float> y = run_gemv(m.weights(), x, xt, { rpw, true }, ldy, &st);
+                    ASSERT_EQ(st, GemvError::Ok) << gemv_error_string(st);
+                    ErrorSum e;
+                    for (int b = 0; b < batch; ++b) {
+                        for (int r = 0; r < s.rows; ++r) {
+                            const double ref = ref_dot(m, r, x, b, &e.energy);
+                            const double d   = double(y[size_t(b) * ldy + r]) - ref;
+                            e.err += d * d;
+                        }
+                        for (int64_t r = s.rows; r < ldy; ++r) {  // the gap between columns stays untouched
+                            ASSERT_TRUE(std::isnan(y[size_t(b) * ldy + r])) << "wrote past rows";
+                        }
+                    }
+                    EXPECT_LE(e.nmse(), fc.max_nmse)
+                        << format_name(fc.format) << " rows " << s.rows << " cols " << s.cols << " batch " << batch
+                        << " x " << (xt == ActType::F16 ? "f16" : "bf16") << " rows/warp " << rpw;
+                }
+            }
+        }
+    }
+}
+
+TEST_P(GemvFormatTest, Deterministic) {
+    const FormatCase  fc = GetParam();
+    const Matrix      m  = make_matrix(fc.format, 130, 2304, 77);
+    const Activations x  = make_x(3, 2304, ActType::F16, 78);
+    GemvError         st;
+    const auto        y0 = run_gemv(m.weights(), x, ActType::F16, {}, 130, &st);
+    const auto        y1 = run_gemv(m.weights(), x, ActType::F16, {}, 130, &st);
+    ASSERT_EQ(st, GemvError::Ok);
+    EXPECT_EQ(0, std::memcmp(y0.data(), y1.data(), y0.size() * 4));
+}
+
+INSTANTIATE_TEST_SUITE_P(AllFormats, GemvFormatTest, ::testing::ValuesIn(kFormatCases),
+                         [](const auto & info) { return case_name(info.param.format); });
+
+// Repacking is a permutation of the GGUF bytes (plus zero padding): unpack restores them exactly.
+TEST(GemvRepack, RoundTripIsExact) {
+    for (const FormatCase & fc : kFormatCases) {
+        const Matrix m = make_matrix(fc.format, 7, int(gemv_col_multiple(fc.format)) * 3, 5, false);
+        ASSERT_TRUE(gemv_supports(fc.format));
+        std::vector<uint8_t> packed(size_t(m.layout.bytes)), back(m.gguf.size());
+        gemv_repack(m.layout, m.gguf.data(), packed.data());
+        gemv_unpack(m.layout, packed.data(), back.data());
+        EXPECT_EQ(m.gguf, back) << format_name(fc.format);
+        for (int p = 0; p < m.layout.nplanes; ++p) {
+            EXPECT_EQ(m.layout.plane_offset[p] % 256, 0) << format_name(fc.format);
+        }
+        EXPECT_EQ(m.layout.plane_row_bytes[0] % 16, 0) << "quant rows must stay 16-byte aligned";
+    }
+}
+
+TEST(GemvRepack, UnsupportedFormats) {
+    EXPECT_FALSE(gemv_supports(Format::F32));
+    EXPECT_FALSE(gemv_supports(Format::Q8_K));
+    EXPECT_FALSE(gemv_supports(Format::E5M2));
+}
+
+class GemvCudaTest : public ::testing::Test {
+  protected:
+    void SetUp() override {
+        if (!have_gpu()) {
+            GTEST_SKIP() << "no CUDA device";
+        }
+    }
+};
+
+// FP8 checkpoints: y = scale * row_scale[r] * (W x)[r].
+TEST_F(GemvCudaTest, E4M3TensorAndChannelScales) {
+    const Matrix       m = make_matrix(Format::E4M3, 37, 768, 9);
+    const Activations  x = make_x(2, 768, ActType::BF16, 10);
+    std::vector<float> rs(37);
+    for (int r = 0; r < 37; ++r) {
+        rs[r] = 0.5f + 0.01f * float(r);
+    }
+    auto drs = device_alloc<float>(rs.size());
+    CUDA_CHECK(cudaMemcpy(drs.get(), rs.data(), rs.size() * 4, cudaMemcpyHostToDevice));
+    GemvError  st;
+    const auto y = run_gemv(m.weights(0.25f, drs.get()), x, ActType::BF16, {}, 37, &st);
+    ASSERT_EQ(st, GemvError::Ok);
+    ErrorSum e;
+    for (int b = 0; b < 2; ++b) {
+        for (int r = 0; r < 37; ++r) {
+            double     energy = 0.0;
+            const double ref  = 0.25 * rs[r] * ref_dot(m, r, x, b, &energy);
+            e.energy += energy * 0.0625 * rs[r] * rs[r];
+            e.err += (y[size_t(b) * 37 + r] - ref) * (y[size_t(b) * 37 + r] - ref);
+        }
+    }
+    EXPECT_LE(e.nmse(), kNmseFp32);
+}
+
+// Q, K and V (different row counts) in one launch equal three single launches.
+TEST_F(GemvCudaTest, GroupedMatchesSingle) {
+    for (Format f : { Format::Q4_K, Format::NVFP4, Format::BF16 }) {
+        const int         rows[3] = { 130, 37, 37 };
+        const Matrix      m[3]    = { make_matrix(f, rows[0], 512, 21), make_matrix(f, rows[1], 512, 22),
+                                      make_matrix(f, rows[2], 512, 23) };
+        const Activations x       = make_x(3, 512, ActType::F16, 24);
+        DeviceArray<float> y[3];
+        GemvWeights       w[3];
+        GemvOutput        out[3];
+        for (int i = 0; i < 3; ++i) {
+            y[i]   = device_alloc<float>(size_t(3) * rows[i]);
+            w[i]   = m[i].weights();
+            out[i] = { y[i].get(), rows[i] };
+        }
+        ASSERT_EQ(gemv_grouped(w, out, x.dev.get(), ActType::F16, 3, x.ldx, nullptr), GemvError::Ok);
+        CUDA_CHECK(cudaDeviceSynchronize());
+        for (int i = 0; i < 3; ++i) {
+            std::vector<float> got(size_t(3) * rows[i]);
+            CUDA_CHECK(cudaMemcpy(got.data(), y[i].get(), got.size() * 4, cudaMemcpyDeviceToHost));
+            GemvError  st;
+            const auto want = run_gemv(w[i], x, ActType::F16, {}, rows[i], &st);
+            ASSERT_EQ(st, GemvError::Ok);
+            EXPECT_EQ(0, std::memcmp(got.data(), want.data(), got.size() * 4)) << format_name(f) << " matrix " << i;
+        }
+    }
+}
+
+// y = silu(gate x) * (up x), against the double reference.
+TEST_F(GemvCudaTest, GateUpSilu) {
+    for (const FormatCase & fc : kFormatCases) {
+        const Matrix      gate = make_matrix(fc.format, 130, 2304, 31);
+        const Matrix      up   = make_matrix(fc.format, 130, 2304, 32);
+        const Activations x    = make_x(3, 2304, ActType::F16, 33);
+        for (int rpw : { 2, 4 }) {
+            auto y = device_alloc<float>(size_t(3) * 130);
+            ASSERT_EQ(gemv_gate_up_silu(gate.weights(), up.weights(), x.dev.get(), ActType::F16, 3, x.ldx,
+                                        { y.get(), 130 }, nullptr, { rpw, true }),
+                      GemvError::Ok);
+            std::vector<float> got(size_t(3) * 130);
+            CUDA_CHECK(cudaMemcpy(got.data(), y.get(), got.size() * 4, cudaMemcpyDeviceToHost));
+            ErrorSum e;
+            for (int b = 0; b < 3; ++b) {
+                for (int r = 0; r < 130; ++r) {
+                    double       eg = 0.0, eu = 0.0;
+                    const double g   = ref_dot(gate, r, x, b, &eg);
+                    const double u   = ref_dot(up, r, x, b, &eu);
+                    const double ref = g / (1.0 + std::exp(-g)) * u;
+                    // silu(g) ~ g for the scale of these outputs: normalise by eg * eu.
+                    e.energy += eg * eu;
+                    e.err += (got[size_t(b) * 130 + r] - ref) * (got[size_t(b) * 130 + r] - ref);
+                }
+            }
+            EXPECT_LE(e.nmse(), 4 * fc.max_nmse) << format_name(fc.format) << " rows/warp " << rpw;
+        }
+    }
+}
+
+TEST_F(GemvCudaTest, RejectsBadArguments) {
+    const Matrix      m = make_matrix(Format::Q4_0, 8, 256, 41);
+    const Activations x = make_x(1, 256, ActType::F16, 42);
+    auto              y = device_alloc<float>(64);
+    const GemvOutput  out{ y.get(), 8 };
+    EXPECT_EQ(gemv(m.weights(), x.dev.get(), ActType::F16, 0, x.ldx, out, nullptr), GemvError::BadBatch);
+    EXPECT_EQ(gemv(m.weights(), x.dev.get(), ActType::F16, 9, x.ldx, out, nullptr), GemvError::BadBatch);
+    EXPECT_EQ(gemv(m.weights(), x.dev.get() + 1, ActType::F16, 1, x.ldx, out, nullptr), GemvError::BadAlignment);
+    EXPECT_EQ(gemv(m.weights(), x.dev.get(), ActType::F16, 1, 255, out, nullptr), GemvError::BadShape);
+    EXPECT_EQ(gemv(m.weights(), x.dev.get(), ActType::F16, 1, x.ldx, { y.get(), 7 }, nullptr), GemvError::BadShape);
+    EXPECT_EQ(gemv(m.weights(), x.dev.get(), ActType::F16, 1, x.ldx, out, nullptr, { 3, true }), GemvError::BadOption);
+    GemvWeights odd = m.weights();
+    odd.layout.cols = 250;
+    EXPECT_EQ(gemv(odd, x.dev.get(), ActType::F16, 1, x.ldx, out, nullptr), GemvError::BadShape);
+    GemvWeights f32 = m.weights();
+    f32.layout.format = Format::F32;
+    EXPECT_EQ(gemv(f32, x.dev.get(), ActType::F16, 1, x.ldx, out, nullptr), GemvError::UnsupportedFormat);
+    const Matrix other = make_matrix(Format::Q4_0, 8, 512, 43);
+    EXPECT_EQ(gemv_gate_up_silu(m.weights(), other.weights(), x.dev.get(), ActType::F16, 1, x.ldx, out, nullptr),
+              GemvError::Mismatch);
+    CUDA_CHECK(cudaDeviceSynchronize());
+}
+
+}  // namespace
+}  // namespace nibble::cuda
