@@ -3,6 +3,9 @@
 set -euo pipefail
 
 packages=(cmake make g++ libgtest-dev libgmock-dev libbenchmark-dev nlohmann-json3-dev libcli11-dev)
+# The sanitizer/fuzz build (scripts/test.sh): clang, and libFuzzer plus the ASan/UBSan runtimes, which
+# Debian ships in libclang-rt-<version>-dev (libclang-rt-dev follows the default clang's version).
+packages+=(clang libclang-rt-dev)
 missing=()
 for p in "${packages[@]}"; do
     dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p")
