@@ -311,19 +311,15 @@ Result<uint64_t> write_imatrix_gguf(const std::string & path, std::vector<Imatri
                                     uint32_t chunk_size) {
     std::sort(stats.begin(), stats.end(),
               [](const ImatrixStats & a, const ImatrixStats & b) { return a.name < b.name; });
-    GgufWriter w;
-    auto       check = [](const Result<size_t> & r) -> const Error * { return r ? nullptr : &r.error(); };
-    if (const Result<size_t> r = w.add_string("general.type", "imatrix"); const Error * e = check(r)) {
-        return *e;
-    }
-    if (const Result<size_t> r = w.add_string_array(kKeyDatasets, datasets); const Error * e = check(r)) {
-        return *e;
-    }
-    if (const Result<size_t> r = w.add<uint32_t>(kKeyChunkCount, chunk_count); const Error * e = check(r)) {
-        return *e;
-    }
-    if (const Result<size_t> r = w.add<uint32_t>(kKeyChunkSize, chunk_size); const Error * e = check(r)) {
-        return *e;
+    GgufWriter           w;
+    // Braced initialisers run left to right: the KVs are added in llama-imatrix's order.
+    const Result<size_t> kvs[] = { w.add_string("general.type", "imatrix"), w.add_string_array(kKeyDatasets, datasets),
+                                   w.add<uint32_t>(kKeyChunkCount, chunk_count),
+                                   w.add<uint32_t>(kKeyChunkSize, chunk_size) };
+    for (const Result<size_t> & r : kvs) {
+        if (!r) {
+            return r.error();
+        }
     }
     // ggml's writer drops trailing dimensions of 1 (ggml_n_dims), so [K, 1] is stored as [K].
     auto dims = [](int64_t a, int64_t b) { return b == 1 ? std::vector<int64_t>{ a } : std::vector<int64_t>{ a, b }; };
@@ -338,14 +334,11 @@ Result<uint64_t> write_imatrix_gguf(const std::string & path, std::vector<Imatri
                           "imatrix " + s.name + ": " + std::to_string(s.in_sum2.size()) + " sums do not split into " +
                               std::to_string(n_mat) + " matrices" };
         }
-        const int64_t k = int64_t(s.in_sum2.size()) / n_mat;
-        if (const Result<size_t> r = w.add_tensor(s.name + std::string(kSumsSuffix), Format::F32, dims(k, n_mat));
-            const Error *        e = check(r)) {
-            return *e;
-        }
-        if (const Result<size_t> r = w.add_tensor(s.name + std::string(kCountsSuffix), Format::F32, dims(1, n_mat));
-            const Error *        e = check(r)) {
-            return *e;
+        const int64_t        k      = int64_t(s.in_sum2.size()) / n_mat;
+        const Result<size_t> sums   = w.add_tensor(s.name + std::string(kSumsSuffix), Format::F32, dims(k, n_mat));
+        const Result<size_t> counts = w.add_tensor(s.name + std::string(kCountsSuffix), Format::F32, dims(1, n_mat));
+        if (!sums || !counts) {
+            return !sums ? sums.error() : counts.error();
         }
         written.push_back(&s);
     }

@@ -9,6 +9,7 @@
 #pragma once
 
 #include "core/status.h"
+#include "formats/nvfp4.h"
 #include "io/gguf.h"
 #include "io/imatrix.h"
 #include "plan/file_type.h"
@@ -39,7 +40,7 @@ struct QuantizeConfig {
     // n_expert) are read from the GGUF where left at their defaults; has_imatrix is set from imatrix.
     QuantOptions                                  policy;
     // NVFP4 scale search half-width (QuantParams::nvfp4_search); 0 = ggml's round-to-nearest.
-    int                                           nvfp4_search = 12;
+    int                                           nvfp4_search = kNvfp4DefaultSearch;
     int                                           n_threads    = 0; // <= 0: all hardware threads
     // Importance matrix (load_imatrix); nullptr or no entries: none.
     const Imatrix *                               imatrix      = nullptr;
@@ -48,7 +49,7 @@ struct QuantizeConfig {
     // Called after every row chunk and every tensor, on the calling thread.
     std::function<void(const QuantizeProgress &)> on_progress;
     // Polled between tensors and row chunks; when it turns true the run stops, the temporary output
-    // file is removed and quantize_gguf returns an error with cancelled = true.
+    // file is removed and quantize_gguf returns the error "cancelled".
     const std::atomic<bool> *                     cancel = nullptr;
 };
 
