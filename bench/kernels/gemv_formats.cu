@@ -5,8 +5,8 @@ For each format x shape x batch {1, 2, 4, 8}: validate against the CPU reference
 512 rows), then time a CUDA graph of launches that rotates through enough distinct copies of the
 matrix (> 300 MB per pass) that the 50-60 MB L2 cannot serve it. Reports GB/s of GGUF weight bytes,
 % of the device-to-device copy bandwidth measured in the same run, and the speed-up over cuBLAS
-BF16 (cublasGemmEx) at the same shape and batch. A rows-per-warp sweep at batch 1 backs the
-heuristic in gemv.cu.
+BF16 (cublasGemmEx) at the same shape and batch. A block-shape sweep (warps per block x rows per warp)
+at batch 1 backs the heuristic in gemv.cu.
 
 Build: cmake --build build --target gemv_formats     Run: build/bench/kernels/gemv_formats [--quick]
 */
@@ -76,14 +76,15 @@ Timing time_cublas(cuda::Context & ctx, const Shape & sh) {
     for (int bi = 0; bi < 4; ++bi) {
         const int n = std::clamp(2 * ncopies, 16, 256);
         t.us[bi]    = time_graph_ms(s, n, [&](int i) {
-                       cublas_bf16_gemv(ctx.cublas(), w[i % ncopies].get(), sh.rows, sh.cols, x.get(), kBatches[bi], y.get());
+                       cublas_bf16_gemv(ctx.cublas(), w[i % ncopies].get(), sh.rows, sh.cols, x.get(), kBatches[bi],
+                                        y.get());
                    }) * 1e3 / n;
     }
     return t;
 }
 
-// Returns per-batch timings; rows_per_warp 0 = library heuristic.
-Timing time_format(cuda::Context & ctx, const Template & t, const Shape & sh, int rows_per_warp, bool validate,
+// Returns per-batch timings; shape = 10 * rows per warp + warps per block, 0 = library heuristic.
+Timing time_format(cuda::Context & ctx, const Template & t, const Shape & sh, int shape, bool validate,
                    int max_batch_index = 3) {
     cudaStream_t  s       = ctx.stream();
     const int64_t bytes   = int64_t(sh.rows) * row_size(t.format, sh.cols);
@@ -97,7 +98,7 @@ Timing time_format(cuda::Context & ctx, const Template & t, const Shape & sh, in
     Timing        tm;
     for (int bi = 0; bi <= max_batch_index; ++bi) {
         const int               batch = kBatches[bi];
-        const cuda::GemvOptions opt{ rows_per_warp, true };
+        const cuda::GemvOptions opt{ .rows_per_warp = shape / 10, .warps_per_block = shape % 10 };
         auto                    launch = [&](int i) {
             const cuda::GemvError e = cuda::gemv(m[i % ncopies].weights(), x.dev.get(), cuda::ActType::F16, batch,
                                                  x.ldx, { y.get(), sh.rows }, s, opt);
@@ -131,10 +132,13 @@ int main(int argc, char ** argv) {
     using namespace nibble::lab;
     const bool    quick = argc > 1 && std::strcmp(argv[1], "--quick") == 0;
     cuda::Context ctx;
-    const double  copy = measure_copy_gbps(ctx.stream());
+    const CopyBandwidth cb = measure_copy(ctx.stream(), ctx.num_sms());
+    const double        copy = cb.best();
     const double  read = measure_read_gbps(ctx.stream(), ctx.num_sms());
-    std::printf("device: %s, %d SMs, L2 %d MB; copy %.0f GB/s (read+write), read-only stream %.0f GB/s\n\n",
-                ctx.name().c_str(), ctx.num_sms(), ctx.props().l2CacheSize >> 20, copy, read);
+    std::printf("device: %s, %d SMs, L2 %d MB; copy %.0f GB/s (read+write; cudaMemcpy %.0f, copy kernel %.0f),\n"
+                "read-only stream %.0f GB/s\n\n",
+                ctx.name().c_str(), ctx.num_sms(), ctx.props().l2CacheSize >> 20, copy, cb.memcpy_gbps,
+                cb.kernel_gbps, read);
 
     std::map<int, std::map<Format, Template>> templates;  // by cols
     auto get_template = [&](Format f, int cols) -> const Template & {
@@ -146,27 +150,28 @@ int main(int argc, char ** argv) {
         return it->second;
     };
 
-    // Rows-per-warp sweep at batch 1 for the formats the issue ranks first.
-    std::printf("### Rows per warp, batch 1 (us; heuristic = what gemv() picks)\n\n");
-    std::printf("| format | shape | R=1 | R=2 | R=4 | heuristic |\n|---|---|---|---|---|---|\n");
+    // Block-shape sweep at batch 1 for the formats the issue ranks first.
+    const int kSweep[] = { 14, 44, 18, 28, 48, 0 };  // 10 * rows per warp + warps per block; 0 = heuristic
+    std::printf("### Block shape, batch 1 (us; W warps per block, R rows per warp; heuristic = gemv()'s pick)\n\n");
+    std::printf("| format | shape | W4 R1 | W4 R4 | W8 R1 | W8 R2 | W8 R4 | heuristic |\n");
+    std::printf("|---|---|---|---|---|---|---|---|\n");
     for (Format f : { Format::NVFP4, Format::Q4_0, Format::Q4_K, Format::Q8_0, Format::BF16 }) {
         for (const Shape & sh : kShapes) {
             if (quick && sh.rows > 20000) {
                 continue;
             }
             const Template & t = get_template(f, sh.cols);
-            double           us[4];
-            int              i = 0;
-            for (int rpw : { 1, 2, 4, 0 }) {
-                us[i++] = time_format(ctx, t, sh, rpw, false, 0).us[0];
+            std::printf("| %s | %dx%d |", fmt_name(f), sh.rows, sh.cols);
+            for (int shape : kSweep) {
+                std::printf(" %.2f |", time_format(ctx, t, sh, shape, false, 0).us[0]);
             }
-            std::printf("| %s | %dx%d | %.2f | %.2f | %.2f | %.2f |\n", fmt_name(f), sh.rows, sh.cols, us[0], us[1],
-                        us[2], us[3]);
+            std::printf("\n");
         }
     }
 
     std::printf("\n### Each shape alone (L2 defeated by rotation), fp16 x, PDL on\n\n");
-    std::printf("GB/s counts GGUF weight bytes; x cuBLAS = cuBLAS BF16 time / our time at the same shape and batch.\n\n");
+    std::printf("GB/s counts GGUF weight bytes; x cuBLAS = cuBLAS BF16 time / our time at the same shape and "
+                "batch.\n\n");
     std::printf("| format | shape | MB | b1 us | b1 GB/s | b1 %% copy | b1 x cuBLAS | b2 us | b4 us | b8 us | b8/b1 | "
                 "b8 x cuBLAS |\n|---|---|---|---|---|---|---|---|---|---|---|---|\n");
     std::vector<Timing> cublas;
@@ -174,7 +179,8 @@ int main(int argc, char ** argv) {
         cublas.push_back(time_cublas(ctx, sh));
         const Timing & c     = cublas.back();
         const double   bytes = double(sh.rows) * sh.cols * 2;
-        std::printf("| cuBLAS bf16 | %dx%d %s | %.1f | %.2f | %.0f | %.1f | 1.00 | %.2f | %.2f | %.2f | %.2f | 1.00 |\n",
+        std::printf("| cuBLAS bf16 | %dx%d %s | %.1f | %.2f | %.0f | %.1f | 1.00 | %.2f | %.2f | %.2f | %.2f | "
+                    "1.00 |\n",
                     sh.rows, sh.cols, sh.what, bytes / 1e6, c.us[0], bytes / (c.us[0] * 1e3),
                     100.0 * bytes / (c.us[0] * 1e3) / copy, c.us[1], c.us[2], c.us[3], c.us[3] / c.us[0]);
     }

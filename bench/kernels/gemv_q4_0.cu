@@ -5,8 +5,9 @@ Versions, each validated against the CPU reference (dequantize_row + fp64 dot) b
   1  one thread per row, GGUF blocks, fp32 dequant, fp16 x from global memory
   2  one warp per row, GGUF blocks (lane = block: 18-byte strided loads), fp32
   3  the library kernel (src/backend/cuda): planes repacked at load, 16-byte coalesced quant loads,
-     x quantized to int8 per 32 in shared memory, dp4a; rows per warp R = 1, 2, 4; with and without
-     programmatic dependent launch (PDL)
+     x quantized to int8 per 32 in shared memory, dp4a, two register buffers of weights in flight;
+     W warps per block x R rows per warp; without programmatic dependent launch (PDL), with PDL
+     triggered at kernel entry ("early") and after the main loop ("late")
 
 Build: cmake --build build --target gemv_q4_0      Run: build/bench/kernels/gemv_q4_0
 Measured numbers are in docs/performance.md (the run's table is printed last).
@@ -81,10 +82,12 @@ int main() {
     using namespace nibble::lab;
     cuda::Context ctx;
     cudaStream_t  s      = ctx.stream();
-    const double  copy   = measure_copy_gbps(s);
+    const CopyBandwidth cb = measure_copy(s, ctx.num_sms());
+    const double        copy = cb.best();
     const double  read   = measure_read_gbps(s, ctx.num_sms());
-    std::printf("device: %s, %d SMs; copy %.0f GB/s (read+write), read-only stream %.0f GB/s\n\n", ctx.name().c_str(),
-                ctx.num_sms(), copy, read);
+    std::printf("device: %s, %d SMs; copy %.0f GB/s (read+write; cudaMemcpy %.0f, copy kernel %.0f),\n"
+                "read-only stream %.0f GB/s\n\n",
+                ctx.name().c_str(), ctx.num_sms(), copy, cb.memcpy_gbps, cb.kernel_gbps, read);
 
     for (const auto & [rows, cols] : { std::pair{ 4096, 4096 }, std::pair{ 14336, 4096 } }) {
         const Template t     = make_template(Format::Q4_0, 256, cols, 1);
@@ -128,12 +131,20 @@ int main() {
             kernel2<<<(rows + 3) / 4, 128, 0, s>>>(reinterpret_cast<const BlockQ4_0 *>(gguf[i % ncopies].get()), xh,
                                                     y.get(), rows, cols);
         });
-        for (bool pdl : { false, true }) {
-            for (int rpw : { 1, 2, 4 }) {
-                const std::string name = "3 library R=" + std::to_string(rpw) + (pdl ? " +PDL" : "");
-                run(name, [&, rpw, pdl](int i) {
-                    const cuda::GemvError e = cuda::gemv(packed[i % ncopies].weights(), x.dev.get(), cuda::ActType::F16,
-                                                         1, x.ldx, { y.get(), rows }, s, { rpw, pdl });
+        // Block shapes (warps per block x rows per warp), each without PDL and with PDL triggered at
+        // kernel entry ("early") or after the main loop ("late").
+        for (int mode = 0; mode < 3; ++mode) {
+            for (const auto & [w, rpw] : { std::pair{ 4, 1 }, std::pair{ 4, 4 }, std::pair{ 8, 1 }, std::pair{ 8, 2 },
+                                         std::pair{ 8, 4 } }) {
+                const char *      tag  = mode == 0 ? "" : mode == 1 ? " +PDL early" : " +PDL late";
+                const std::string name = "3 library W=" + std::to_string(w) + " R=" + std::to_string(rpw) + tag;
+                run(name, [&, w, rpw, mode](int i) {
+                    const cuda::GemvOptions opt{ .rows_per_warp    = rpw,
+                                                 .warps_per_block  = w,
+                                                 .pdl              = mode != 0,
+                                                 .pdl_trigger_late = mode == 2 };
+                    const cuda::GemvError   e = cuda::gemv(packed[i % ncopies].weights(), x.dev.get(),
+                                                           cuda::ActType::F16, 1, x.ldx, { y.get(), rows }, s, opt);
                     if (e != cuda::GemvError::Ok) {
                         std::printf("gemv: %s\n", cuda::gemv_error_string(e));
                         std::exit(1);
@@ -145,7 +156,8 @@ int main() {
         std::printf("| version | nmse | us | GB/s | %% of copy |\n|---|---|---|---|---|\n");
         for (const Result & r : results) {
             const double gbps = double(bytes) / (r.us * 1e3);
-            std::printf("| %s | %.2e | %.2f | %.0f | %.1f |\n", r.name.c_str(), r.nmse, r.us, gbps, 100.0 * gbps / copy);
+            std::printf("| %s | %.2e | %.2f | %.0f | %.1f |\n", r.name.c_str(), r.nmse, r.us, gbps,
+                        100.0 * gbps / copy);
         }
         std::printf("\n");
     }

@@ -174,11 +174,16 @@ TEST_P(GemvFormatTest, MatchesCpuReference) {
         for (int batch : { 1, 2, 3, 8 }) {
             for (ActType xt : { ActType::F16, ActType::BF16 }) {
                 const Activations x = make_x(batch, s.cols, xt, seed++);
-                // fp16 x sweeps every rows-per-warp variant; bf16 x takes the heuristic.
-                for (int rpw : xt == ActType::F16 ? std::vector<int>{ 1, 2, 4 } : std::vector<int>{ 0 }) {
+                // fp16 x sweeps every block shape (rows per warp x warps per block); bf16 x takes the
+                // heuristic.
+                const std::vector<int> shapes = xt == ActType::F16 ? std::vector<int>{ 14, 24, 44, 18, 28, 48 }
+                                                                   : std::vector<int>{ 0 };
+                for (int shape : shapes) {
+                    const GemvOptions        opt{ .rows_per_warp = shape / 10, .warps_per_block = shape % 10 };
+                    const int                rpw = shape / 10;
                     const int64_t            ldy = s.rows + 3;
                     GemvError                st;
-                    const std::vector<float> y = run_gemv(m.weights(), x, xt, { rpw, true }, ldy, &st);
+                    const std::vector<float> y = run_gemv(m.weights(), x, xt, opt, ldy, &st);
                     ASSERT_EQ(st, GemvError::Ok) << gemv_error_string(st);
                     ErrorSum e;
                     for (int b = 0; b < batch; ++b) {
@@ -193,7 +198,8 @@ TEST_P(GemvFormatTest, MatchesCpuReference) {
                     }
                     EXPECT_LE(e.nmse(), fc.max_nmse)
                         << format_name(fc.format) << " rows " << s.rows << " cols " << s.cols << " batch " << batch
-                        << " x " << (xt == ActType::F16 ? "f16" : "bf16") << " rows/warp " << rpw;
+                        << " x " << (xt == ActType::F16 ? "f16" : "bf16") << " rows/warp " << rpw << " warps "
+                        << opt.warps_per_block;
                 }
             }
         }
@@ -307,7 +313,7 @@ TEST_F(GemvCudaTest, GateUpSilu) {
         for (int rpw : { 2, 4 }) {
             auto y = device_alloc<float>(size_t(3) * 130);
             ASSERT_EQ(gemv_gate_up_silu(gate.weights(), up.weights(), x.dev.get(), ActType::F16, 3, x.ldx,
-                                        { y.get(), 130 }, nullptr, { rpw, true }),
+                                        { y.get(), 130 }, nullptr, { .rows_per_warp = rpw }),
                       GemvError::Ok);
             std::vector<float> got(size_t(3) * 130);
             CUDA_CHECK(cudaMemcpy(got.data(), y.get(), got.size() * 4, cudaMemcpyDeviceToHost));
@@ -338,7 +344,10 @@ TEST_F(GemvCudaTest, RejectsBadArguments) {
     EXPECT_EQ(gemv(m.weights(), x.dev.get() + 1, ActType::F16, 1, x.ldx, out, nullptr), GemvError::BadAlignment);
     EXPECT_EQ(gemv(m.weights(), x.dev.get(), ActType::F16, 1, 255, out, nullptr), GemvError::BadShape);
     EXPECT_EQ(gemv(m.weights(), x.dev.get(), ActType::F16, 1, x.ldx, { y.get(), 7 }, nullptr), GemvError::BadShape);
-    EXPECT_EQ(gemv(m.weights(), x.dev.get(), ActType::F16, 1, x.ldx, out, nullptr, { 3, true }), GemvError::BadOption);
+    EXPECT_EQ(gemv(m.weights(), x.dev.get(), ActType::F16, 1, x.ldx, out, nullptr, { .rows_per_warp = 3 }),
+              GemvError::BadOption);
+    EXPECT_EQ(gemv(m.weights(), x.dev.get(), ActType::F16, 1, x.ldx, out, nullptr, { .warps_per_block = 2 }),
+              GemvError::BadOption);
     GemvWeights odd = m.weights();
     odd.layout.cols = 250;
     EXPECT_EQ(gemv(odd, x.dev.get(), ActType::F16, 1, x.ldx, out, nullptr), GemvError::BadShape);

@@ -60,19 +60,33 @@ int device_sms() {
     return n;
 }
 
-// Rows per warp when the caller leaves it to us: the largest of 4, 2, 1 that still gives every SM
-// two blocks (kWarps * R rows each). More rows per warp share each staged activation load among
-// more weight rows, fewer blocks re-stage x; too few blocks leave SMs idle on the 1024-row K/V
-// projections. Initial choice, to be revisited with bench/kernels/gemv_lab's rows-per-warp sweep.
-int pick_rows_per_warp(int64_t rows, int sms, bool silu) {
-    const int per_matrix[3] = { 4, 2, 1 };
-    for (int R : per_matrix) {
-        const int64_t rows_per_block = int64_t(kWarps) * (silu ? R / 2 : R);
-        if (rows_per_block > 0 && (rows + rows_per_block - 1) / rows_per_block >= 2 * sms) {
-            return R;
-        }
+// Block shape when the caller leaves it to us: W warps per block, R rows per warp.
+//  * Integer formats stage x once per block: the staging cost per SM is (blocks per SM) x cols x ~6
+//    instructions, so wider blocks pay, as long as every SM keeps enough warps with loads in flight.
+//    Measured on an H200 (2026-11-22, batch 1, bench/kernels/gemv_formats block-shape sweep, us for
+//    W4R1 / W4R4 / W8R1 / W8R2 / W8R4): 14336 x 4096 Q4_0 16.9 / 12.1 / 15.9 / 12.0 / 12.1, NVFP4
+//    28.1 / 19.8 / 29.3 / 21.5 / 26.8; 4096 x 4096 Q4_K 7.4 / 5.8 / 7.2 / 5.3 / 6.1, NVFP4 8.7 / 8.1 /
+//    9.0 / 7.1 / 7.8, Q8_0 8.3 / 8.1 / 8.4 / 6.7 / 8.2; 1024 x 4096 Q4_0 5.0 / 4.9 / 4.7 / 6.0 / 4.7.
+//    Hence 16 rows per block as 4 x 4 for >= 8448 rows (>= 4 blocks per SM), as 8 x 2 from 2048
+//    rows, and 8 x 1 below.
+//  * Float formats (no staging) want resident warps: R = 2 only once the grid covers the GPU six
+//    times over (BF16 4096 x 4096: R=1 11.2 us, R=2 10.4, R=4 11.4; 1024 x 4096: R=1 5.8, R=4 9.4).
+struct BlockShape {
+    int warps;
+    int rows_per_warp;
+};
+
+BlockShape pick_block_shape(int64_t rows, int sms, bool silu, bool int_dot) {
+    BlockShape b;
+    if (int_dot) {
+        b = rows >= 8448 ? BlockShape{ 4, 4 } : rows >= 2048 ? BlockShape{ 8, 2 } : BlockShape{ 8, 1 };
+    } else {
+        b = (rows + 7) / 8 >= 6 * int64_t(sms) ? BlockShape{ 4, 2 } : BlockShape{ 4, 1 };
     }
-    return silu ? 2 : 1;
+    if (silu) {  // R counts gate and up rows: each warp needs at least one of each
+        b.rows_per_warp = std::max(2, b.rows_per_warp);
+    }
+    return b;
 }
 
 Segment make_segment(const GemvWeights & w, const GemvOutput & y) {
@@ -99,6 +113,9 @@ GemvError check_common(const FormatOps * ops, std::span<const GemvWeights> w, st
         return GemvError::BadBatch;
     }
     if (opt.rows_per_warp != 0 && opt.rows_per_warp != 1 && opt.rows_per_warp != 2 && opt.rows_per_warp != 4) {
+        return GemvError::BadOption;
+    }
+    if (opt.warps_per_block != 0 && opt.warps_per_block != 4 && opt.warps_per_block != 8) {
         return GemvError::BadOption;
     }
     if (w.empty() || w.size() != y.size() || w.size() > size_t(kMaxSegments)) {
@@ -138,11 +155,16 @@ GemvError launch(std::span<const GemvWeights> w, std::span<const GemvOutput> y, 
     if (silu) {
         total_rows = w[0].layout.rows;
     }
-    int R = opt.rows_per_warp != 0 ? opt.rows_per_warp : pick_rows_per_warp(total_rows, device_sms(), silu);
-    if (silu && R == 1) {
-        R = 2;
+    // The fused SwiGLU kernel streams gate and up: twice the rows of its output.
+    BlockShape shape = pick_block_shape(silu ? 2 * total_rows : total_rows, device_sms(), silu, ops->int_dot);
+    if (opt.rows_per_warp != 0) {
+        shape.rows_per_warp = opt.rows_per_warp;
     }
-    const int rows_per_block = kWarps * (silu ? R / 2 : R);
+    if (opt.warps_per_block != 0) {
+        shape.warps = opt.warps_per_block;
+    }
+    const int R = silu && shape.rows_per_warp == 1 ? 2 : shape.rows_per_warp;
+    const int rows_per_block = shape.warps * (silu ? R / 2 : R);
 
     Params p{};
     int64_t blocks = 0;
@@ -164,6 +186,8 @@ GemvError launch(std::span<const GemvWeights> w, std::span<const GemvOutput> y, 
     p.ldx   = ldx;
     p.batch = batch;
     p.K     = int(w[0].layout.cols);
+    p.pdl_trigger_late = opt.pdl_trigger_late ? 1 : 0;
+    p.x_bf16           = xt == ActType::BF16 ? 1 : 0;
     if (ops->int_dot) {
         // x is staged per K slice; 16384 / slots columns keep the staging under 24 KB of shared
         // memory (int8 + 0.5 B/value of scales and sums) so ~9 blocks fit on an SM.
@@ -181,7 +205,7 @@ GemvError launch(std::span<const GemvWeights> w, std::span<const GemvOutput> y, 
 
     cudaLaunchConfig_t cfg{};
     cfg.gridDim          = dim3(unsigned(blocks));
-    cfg.blockDim         = dim3(kThreads);
+    cfg.blockDim         = dim3(unsigned(32 * shape.warps));
     cfg.dynamicSmemBytes = size_t(smem_bytes(ops->int_dot, slots, p.xstride));
     cfg.stream           = stream;
     cudaLaunchAttribute attr{};
@@ -277,7 +301,7 @@ const char * gemv_error_string(GemvError e) {
         case GemvError::BadBatch: return "batch must be 1..8";
         case GemvError::BadAlignment: return "x must be 16-byte aligned with ldx % 8 == 0";
         case GemvError::Mismatch: return "grouped/fused operands differ in format or shape, or more than 3 groups";
-        case GemvError::BadOption: return "rows_per_warp must be 0, 1, 2 or 4";
+        case GemvError::BadOption: return "rows_per_warp must be 0, 1, 2 or 4 and warps_per_block 0, 4 or 8";
     }
     return "unknown GemvError";
 }

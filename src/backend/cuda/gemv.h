@@ -71,7 +71,7 @@ enum class GemvError : uint8_t {
     BadBatch,           // batch outside 1..8
     BadAlignment,       // x not 16-byte aligned, or ldx not a multiple of 8 elements
     Mismatch,           // grouped / fused operands disagree in format or cols, or too many groups
-    BadOption,          // rows_per_warp not in {0, 1, 2, 4}
+    BadOption,          // rows_per_warp not in {0, 1, 2, 4} or warps_per_block not in {0, 4, 8}
 };
 const char * gemv_error_string(GemvError e);
 
@@ -79,9 +79,15 @@ struct GemvOptions {
     // Rows of W per warp: 1, 2 or 4, or 0 for the measured heuristic in gemv.cu. Tests and the
     // kernel lab sweep it; production code leaves it at 0.
     int rows_per_warp = 0;
+    // Warps per block: 4 or 8, or 0 for the heuristic. Same purpose as rows_per_warp.
+    int warps_per_block = 0;
     // Launch with programmatic dependent launch: the kernel starts streaming its weights while the
     // previous kernel in the stream drains, and waits (griddepcontrol.wait) before it reads x.
     bool pdl = true;
+    // When PDL is on, let the *next* kernel launch as soon as every block of this one has started
+    // (false, measured best in the decode stream) or once every block has finished its main loop
+    // (true). See docs/performance.md.
+    bool pdl_trigger_late = false;
 };
 
 // y = W·x for `batch` activation columns x[b * ldx + k] (fp16 or bf16, 16-byte aligned, ldx % 8 == 0).

@@ -16,8 +16,8 @@
 
 namespace nibble::cuda::gemv_detail {
 
-inline constexpr int kWarps       = 4;  // per block; see gemv.cu for the measurement behind it
-inline constexpr int kThreads     = kWarps * 32;
+inline constexpr int kMaxWarps    = 8;  // per block (4 or 8, see pick_shape in gemv.cu)
+inline constexpr int kMaxThreads  = kMaxWarps * 32;
 inline constexpr int kMaxPlanes   = 4;
 inline constexpr int kMaxSegments = 3;
 inline constexpr int kMaxBatch    = 8;
@@ -43,6 +43,8 @@ struct Params {
     int          K;
     int          kslice;   // integer formats: activations staged per slice of this many columns
     int          xstride;  // shared-memory bytes per staged column: kslice rounded up to 128
+    int          pdl_trigger_late;  // launch_dependents after the main loop (1) or at kernel entry (0)
+    int          x_bf16;            // integer formats: x is bf16 (1) or fp16 (0); float formats template it
 };
 
 using KernelFn = void (*)(Params);
@@ -93,9 +95,10 @@ struct RowPtr {
 
 // Activations as the decoders see them.
 //  * Integer formats: x staged in shared memory for the current K slice as int8 with one fp32 scale
-//    per 32 values, and the sums of the dequantized values per 32 (ds.y) and per 16 (s16). The int8 values sit in 16-byte
-//    pieces, XOR-swizzled within each 128-byte row so that lanes reading pieces at a stride of 1, 2
-//    or 4 hit 32 distinct banks (measured 2x fewer shared wavefronts for the stride-2 Q4_0 pattern).
+//    per 32 values, and the sums of the dequantized values per 32 (ds.y) and per 16 (s16). The int8
+//    values sit in 16-byte pieces, XOR-swizzled within each 128-byte row: lanes that read pieces at
+//    a stride of 1, 2 or 4 (16-, 32- and 64-weight chunks) then fall on 8 distinct 16-byte columns
+//    per 8 lanes, i.e. all 32 banks, instead of 2- or 4-way conflicts without the swizzle.
 //  * Float formats: x read straight from global memory (L1-resident after the first warp).
 struct XView {
     uint8_t *       q;
@@ -150,32 +153,6 @@ __device__ __forceinline__ int dot16(int w0, int w1, int w2, int w3, const int4 
 
 __device__ __forceinline__ float half_bits_to_float(uint32_t h) { return __half2float(__ushort_as_half(uint16_t(h))); }
 
-// 16-entry int8 code book lookup for the 8 nibbles of q (byte i: low nibble n_{2i}, high n_{2i+1}).
-// Returns .x = values of the four low nibbles, .y = values of the four high nibbles, in byte order.
-// prmt selects bytes with 3-bit indices (bit 3 of a selector nibble means "replicate sign"), so the
-// low and high halves of the table are looked up separately and merged by a third prmt whose
-// selector picks the high half where the index had bit 3 set.
-__device__ __forceinline__ int2 lut16(uint32_t q, const uint4 & tab) {
-    const uint32_t sel  = q & 0x77777777u;
-    const uint32_t hsel = ((q >> 1) & 0x44444444u) | 0x32103210u;
-    const uint32_t a0   = __byte_perm(tab.x, tab.y, sel);
-    const uint32_t b0   = __byte_perm(tab.z, tab.w, sel);
-    const uint32_t r0   = __byte_perm(a0, b0, hsel);  // n0..n3
-    const uint32_t a1   = __byte_perm(tab.x, tab.y, sel >> 16);
-    const uint32_t b1   = __byte_perm(tab.z, tab.w, sel >> 16);
-    const uint32_t r1   = __byte_perm(a1, b1, hsel >> 16);  // n4..n7
-    return make_int2(int(__byte_perm(r0, r1, 0x6420)), int(__byte_perm(r0, r1, 0x7531)));
-}
-
 #endif  // __CUDACC__
-
-// Packs a 16-entry int8 table into the four words lut16 expects.
-constexpr uint4 pack_lut16(const int8_t (&t)[16]) {
-    uint32_t w[4] = {};
-    for (int i = 0; i < 16; ++i) {
-        w[i / 4] |= uint32_t(uint8_t(t[i])) << (8 * (i % 4));
-    }
-    return uint4{ w[0], w[1], w[2], w[3] };
-}
 
 }  // namespace nibble::cuda::gemv_detail

@@ -1,8 +1,8 @@
 // The GEMV kernel template, instantiated once per format by the generated translation units
 // (cmake: gemv_instance.cu.in). Format-specific decoding lives in formats/<fmt>.cuh.
 //
-// Work split: a block of kWarps warps owns kWarps * R rows (R per warp, or R/2 output rows of gate
-// and up each for the fused SwiGLU variant). Every lane of a warp streams the row's plane-0 chunks
+// Work split: a block of W warps (4 or 8, launcher's choice) owns W * R rows (R per warp, or R/2
+// output rows of gate and up each for the fused SwiGLU variant). Every lane of a warp streams the row's plane-0 chunks
 // c = lane, lane + 32, ... (one warp instruction reads 32 consecutive 16- or 32-byte chunks: fully
 // coalesced), U chunks per row at a time, and keeps R x B fp32 partial sums that a warp shuffle
 // reduces at the end. No shared-memory reduction, no atomics: the result is deterministic.
@@ -18,57 +18,77 @@ namespace nibble::cuda::gemv_detail {
 
 // Quantize x[:, k0 : k0 + len) to int8 per 32 values into shared memory (see XView). Each thread
 // takes 8 consecutive values; the four threads of a 32-group are adjacent lanes and combine their
-// max and sums with two xor-shuffles. len % 32 == 0.
-template <int B, class XT>
+// max and sums with two xor-shuffles. len % 32 == 0. The loads of kStageRound items per thread are
+// issued together: a K = 14336 slice is 14 items per thread, and one L2 round trip per item was a
+// ~7 us dependent chain in front of the first dot product (H200, 2026-11-22, down projection at
+// 23 us for 33 MB while the same bytes as 14336 x 4096 took 12 us).
+template <int B>
 __device__ __forceinline__ void stage_x(const Params & p, int k0, int len, const XView & xv) {
-    const int per_col = len / 8;
-    const int items   = B * per_col;
-    for (int base = 0; base < items; base += kThreads) {  // uniform trip count: shuffles stay convergent
-        const int  it     = base + int(threadIdx.x);
-        const bool active = it < items;
-        const int  b      = active ? it / per_col : 0;
-        const int  kk     = active ? (it - b * per_col) * 8 : 0;
-        const int  bb     = b < p.batch ? b : p.batch - 1;
-        float      v[8];
-        const uint4 raw = __ldg(reinterpret_cast<const uint4 *>(static_cast<const XT *>(p.x) + bb * p.ldx + k0 + kk));
-        raw_to_float8<XT>(raw, v);
-        float amax = 0.0f;
+    constexpr int kStageRound = 4;
+    const int     per_col     = len / 8;
+    const int     items       = B * per_col;
+    const int     nthreads    = int(blockDim.x);
+    for (int base = 0; base < items; base += nthreads * kStageRound) {  // uniform trip count
+        uint4 raw[kStageRound];
 #pragma unroll
-        for (int i = 0; i < 8; ++i) {
-            amax = fmaxf(amax, fabsf(v[i]));
+        for (int j = 0; j < kStageRound; ++j) {
+            const int it = min(base + j * nthreads + int(threadIdx.x), items - 1);
+            const int b  = it / per_col;
+            const int kk = (it - b * per_col) * 8;
+            const int bb = b < p.batch ? b : p.batch - 1;
+            raw[j] = __ldg(reinterpret_cast<const uint4 *>(static_cast<const uint16_t *>(p.x) + bb * p.ldx + k0 + kk));
         }
-        amax           = fmaxf(amax, __shfl_xor_sync(kFullMask, amax, 1));
-        amax           = fmaxf(amax, __shfl_xor_sync(kFullMask, amax, 2));
-        const float id = amax > 0.0f ? 127.0f / amax : 0.0f;
-        const float dx = amax / 127.0f;
-        uint32_t    packed[2];
-        int         isum = 0;
 #pragma unroll
-        for (int h = 0; h < 2; ++h) {
-            uint32_t w = 0;
+        for (int j = 0; j < kStageRound; ++j) {
+            const int  it     = base + j * nthreads + int(threadIdx.x);
+            const bool active = it < items;
+            const int  b      = active ? it / per_col : 0;
+            const int  kk     = active ? (it - b * per_col) * 8 : 0;
+            float      v[8];
+            if (p.x_bf16) {  // uniform branch: fp16 and bf16 x share one kernel per integer format
+                raw_to_float8<__nv_bfloat16>(raw[j], v);
+            } else {
+                raw_to_float8<__half>(raw[j], v);
+            }
+            float amax = 0.0f;
 #pragma unroll
-            for (int i = 0; i < 4; ++i) {
-                const int q = __float2int_rn(v[4 * h + i] * id);
-                isum += q;
-                w |= uint32_t(q & 0xff) << (8 * i);
+            for (int i = 0; i < 8; ++i) {
+                amax = fmaxf(amax, fabsf(v[i]));
             }
-            packed[h] = w;
-        }
-        // Offsets and mins multiply the sum of the *quantized* x: the decoders then compute exactly
-        // dequant(w) . dequant(x), so x's rounding error is weighted by w, not by the raw codes
-        // (with the exact sum, Q4_0's codes 0..15 would amplify it ~5x).
-        const int   isum16 = isum + __shfl_xor_sync(kFullMask, isum, 1);
-        const int   isum32 = isum16 + __shfl_xor_sync(kFullMask, isum16, 2);
-        const float sum16  = dx * float(isum16);
-        const float sum32  = dx * float(isum32);
-        if (active) {
-            uint8_t * dst = xv.q + b * xv.qstride + XView::swizzle(kk >> 4) * 16 + (kk & 8);
-            *reinterpret_cast<uint2 *>(dst) = make_uint2(packed[0], packed[1]);
-            if ((it & 1) == 0) {
-                xv.s16[b * xv.sstride + (kk >> 4)] = sum16;
+            amax           = fmaxf(amax, __shfl_xor_sync(kFullMask, amax, 1));
+            amax           = fmaxf(amax, __shfl_xor_sync(kFullMask, amax, 2));
+            const float id = amax > 0.0f ? __fdividef(127.0f, amax) : 0.0f;  // |v * id| <= 127 + ulps
+            const float dx = amax * (1.0f / 127.0f);
+            // Round to nearest even by adding 1.5 * 2^23 in the FMA: the low byte of the result's bits
+            // is then the int8 code (two's complement), so three prmt pack four codes and a dp4a with
+            // ones sums them. ~6 instructions per value instead of ~11 with cvt.rni + shifts.
+            uint32_t qb[8];
+#pragma unroll
+            for (int i = 0; i < 8; ++i) {
+                qb[i] = __float_as_uint(fmaf(v[i], id, 12582912.0f));
             }
-            if ((it & 3) == 0) {
-                xv.ds[b * xv.gstride + (kk >> 5)] = make_float2(dx, sum32);
+            uint32_t packed[2];
+#pragma unroll
+            for (int h = 0; h < 2; ++h) {
+                const uint32_t lo = __byte_perm(qb[4 * h], qb[4 * h + 1], 0x0040);
+                const uint32_t hi = __byte_perm(qb[4 * h + 2], qb[4 * h + 3], 0x0040);
+                packed[h]         = __byte_perm(lo, hi, 0x5410);
+            }
+            const int isum = __dp4a(int(packed[0]), 0x01010101, __dp4a(int(packed[1]), 0x01010101, 0));
+            // Offsets and mins multiply the sum of the *quantized* x: the decoders then compute
+            // exactly dequant(w) . dequant(x), so x's rounding error is weighted by w, not by the raw
+            // codes (with the exact sum, Q4_0's codes 0..15 would amplify it ~5x).
+            const int isum16 = isum + __shfl_xor_sync(kFullMask, isum, 1);
+            const int isum32 = isum16 + __shfl_xor_sync(kFullMask, isum16, 2);
+            if (active) {
+                uint8_t * dst = xv.q + b * xv.qstride + XView::swizzle(kk >> 4) * 16 + (kk & 8);
+                *reinterpret_cast<uint2 *>(dst) = make_uint2(packed[0], packed[1]);
+                if ((it & 1) == 0) {
+                    xv.s16[b * xv.sstride + (kk >> 4)] = dx * float(isum16);
+                }
+                if ((it & 3) == 0) {
+                    xv.ds[b * xv.gstride + (kk >> 5)] = make_float2(dx, dx * float(isum32));
+                }
             }
         }
     }
@@ -87,20 +107,34 @@ __device__ __forceinline__ void load_frags(typename F::Frag (&f)[U][R], const Ro
     }
 }
 
-// Loads per thread in flight per iteration: R * U = 4 chunks of 16 bytes (2 of 32 bytes).
+template <class F, int B, int R, int U, class XT>
+__device__ __forceinline__ void dot_frags(const typename F::Frag (&f)[U][R], int c, int ce, const XView & xv,
+                                          float (&acc)[R][B]) {
+#pragma unroll
+    for (int u = 0; u < U; ++u) {
+        if (c + 32 * u < ce) {
+            F::template dot<B, R, XT>(f[u], c + 32 * u, xv, acc);
+        }
+    }
+}
+
+// Loads per thread per iteration: R * U = 4 chunks of 16 bytes (2 of 32 bytes).
 template <class F, int R> __host__ __device__ constexpr int unroll_for() {
     constexpr int u = (4 * 16 / F::kChunkBytes) / R;
     return u < 1 ? 1 : u;
 }
 
 template <class F, int B, int R, class XT, bool kSilu>
-__global__ void __launch_bounds__(kThreads) gemv_kernel(const Params p) {
-    constexpr int U    = unroll_for<F, R>();
-    constexpr int Rout = kSilu ? R / 2 : R;
+__global__ void __launch_bounds__(kMaxThreads) gemv_kernel(const Params p) {
+    constexpr int  U             = unroll_for<F, R>();
+    constexpr int  Rout          = kSilu ? R / 2 : R;
+    constexpr bool kDoubleBuffer = sizeof(typename F::Frag) * U * R <= 96 && R * B <= 16;
     static_assert(!kSilu || R % 2 == 0, "the fused SwiGLU kernel pairs gate and up rows");
     static_assert(Rout * B <= 32, "one lane writes each output");
 
-    griddep_launch_dependents();
+    if (!p.pdl_trigger_late) {
+        griddep_launch_dependents();
+    }
     const int lane = int(threadIdx.x) & 31;
     const int warp = int(threadIdx.x) >> 5;
 
@@ -111,7 +145,8 @@ __global__ void __launch_bounds__(kThreads) gemv_kernel(const Params p) {
             s = i;
         }
     }
-    const int row0 = (int(blockIdx.x) - p.seg[s].block_begin) * (kWarps * Rout) + warp * Rout;
+    const int warps = int(blockDim.x) >> 5;  // 4 or 8, chosen by the launcher
+    const int row0  = (int(blockIdx.x) - p.seg[s].block_begin) * (warps * Rout) + warp * Rout;
 
     RowPtr rows[R];
 #pragma unroll
@@ -152,27 +187,44 @@ __global__ void __launch_bounds__(kThreads) gemv_kernel(const Params p) {
         const int ce  = (k0 + len) / F::kChunkK;
         xv.k0         = k0;
 
-        typename F::Frag f[U][R];
-        load_frags<F, R, U>(f, rows, cb + lane, ce);  // weights never depend on the previous kernel
+        // Two register buffers of U chunks per row: while one is multiplied the other is in flight,
+        // so a warp never waits a full memory latency per iteration. Both are issued before the
+        // griddepcontrol.wait and the activation staging (weights never depend on the previous
+        // kernel). Kernels whose fragments would not fit twice (big K-quant fragments at R = 4, or
+        // R * B > 16 accumulators) keep one buffer.
+        typename F::Frag f0[U][R];
+        typename F::Frag f1[kDoubleBuffer ? U : 1][kDoubleBuffer ? R : 1];
+        const int        c0 = cb + lane;
+        load_frags<F, R, U>(f0, rows, c0, ce);
+        if constexpr (kDoubleBuffer) {
+            load_frags<F, R, U>(f1, rows, c0 + 32 * U, ce);
+        }
         if (k0 == 0) {
-            griddep_wait();  // x may: wait for the previous kernel in the stream to finish
+            griddep_wait();  // x may come from the previous kernel in the stream
         }
         if constexpr (F::kIntDot) {
             __syncthreads();  // the previous slice's readers are done
-            stage_x<B, XT>(p, k0, len, xv);
+            stage_x<B>(p, k0, len, xv);
             __syncthreads();
         }
-        for (int c = cb + lane; c < ce; c += 32 * U) {
-            if (c != cb + lane) {
-                load_frags<F, R, U>(f, rows, c, ce);
+        if constexpr (kDoubleBuffer) {
+            for (int c = c0; c < ce; c += 64 * U) {
+                dot_frags<F, B, R, U, XT>(f0, c, ce, xv, acc);
+                load_frags<F, R, U>(f0, rows, c + 64 * U, ce);
+                dot_frags<F, B, R, U, XT>(f1, c + 32 * U, ce, xv, acc);
+                load_frags<F, R, U>(f1, rows, c + 96 * U, ce);
             }
-#pragma unroll
-            for (int u = 0; u < U; ++u) {
-                if (c + 32 * u < ce) {
-                    F::template dot<B, R, XT>(f[u], c + 32 * u, xv, acc);
+        } else {
+            for (int c = c0; c < ce; c += 32 * U) {
+                if (c != c0) {
+                    load_frags<F, R, U>(f0, rows, c, ce);
                 }
+                dot_frags<F, B, R, U, XT>(f0, c, ce, xv, acc);
             }
         }
+    }
+    if (p.pdl_trigger_late) {
+        griddep_launch_dependents();
     }
 
 #pragma unroll
@@ -231,10 +283,16 @@ template <class F, class XT> KernelFn pick_batch(int slots, int R, bool silu) {
     }
 }
 
-// Every kernel of one format: batch slots {1, 2, 4, 8} x rows per warp {1, 2, 4} x {fp16, bf16}
-// activations, plus the fused SwiGLU kernels with 2 or 4 rows (gate + up) per warp.
+// Every kernel of one format: batch slots {1, 2, 4, 8} x rows per warp {1, 2, 4}, plus the fused
+// SwiGLU kernels with 2 or 4 rows (gate + up) per warp: 20 kernels. The float formats read x in the
+// inner loop and get one set per activation type (40); the integer formats convert x once while
+// staging it, where a run-time flag costs nothing measurable, so they share one set (compile time).
 template <class F> KernelFn select_kernel(int slots, int R, bool bf16, bool silu) {
-    return bf16 ? pick_batch<F, __nv_bfloat16>(slots, R, silu) : pick_batch<F, __half>(slots, R, silu);
+    if constexpr (F::kIntDot) {
+        return pick_batch<F, __half>(slots, R, silu);
+    } else {
+        return bf16 ? pick_batch<F, __nv_bfloat16>(slots, R, silu) : pick_batch<F, __half>(slots, R, silu);
+    }
 }
 
 template <class F> const FormatOps & make_format_ops() {

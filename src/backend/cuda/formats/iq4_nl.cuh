@@ -1,5 +1,5 @@
-// IQ4_NL on the GPU: x = d * kValuesIq4nl[q]. Planes: qs (16 B/block, GGUF nibble order), d (fp16).
-// The non-linear code book is looked up four nibbles at a time with prmt (lut16).
+// IQ4_NL on the GPU: x = d * kValuesIq4nl[q]. Planes: qs (16 B/block, nibbles reordered per word, see
+// lut_order_word), d (fp16). The non-linear code book is looked up four nibbles at a time with prmt.
 #pragma once
 
 #include "backend/cuda/gemv_common.cuh"
@@ -15,6 +15,70 @@ constexpr uint32_t lut16_word(const int8_t (&t)[16], int i) {
            uint32_t(uint8_t(t[4 * i + 3])) << 24;
 }
 
+// Repack transform shared by the code-book formats (IQ4_NL, IQ4_XS, MXFP4, NVFP4): every 32-bit
+// word of the quants becomes [its four low nibbles | its four high nibbles], so that each 16-bit
+// half is a ready prmt selector for four consecutive activations (lut16_ordered). GGUF keeps them
+// interleaved per byte, which costs two more prmt per 8 weights to untangle.
+constexpr uint32_t lut_order_word(uint32_t w) {
+    uint32_t o = 0;
+    for (int b = 0; b < 4; ++b) {
+        o |= ((w >> (8 * b)) & 0xfu) << (4 * b);
+        o |= ((w >> (8 * b + 4)) & 0xfu) << (16 + 4 * b);
+    }
+    return o;
+}
+
+constexpr uint32_t lut_unorder_word(uint32_t o) {
+    uint32_t w = 0;
+    for (int b = 0; b < 4; ++b) {
+        w |= ((o >> (4 * b)) & 0xfu) << (8 * b);
+        w |= ((o >> (16 + 4 * b)) & 0xfu) << (8 * b + 4);
+    }
+    return w;
+}
+
+static_assert(lut_unorder_word(lut_order_word(0x89abcdefu)) == 0x89abcdefu, "nibble order must be a bijection");
+
+// Repack hooks: plane 0 (the quants) is reordered word by word, other planes are copied.
+struct LutFormatBase {
+    static void pack_field(int plane, const uint8_t * field, int bytes, uint8_t * out) {
+        std::memcpy(out, field, size_t(bytes));
+        if (plane == 0) {
+            for (int i = 0; i + 4 <= bytes; i += 4) {
+                uint32_t w;
+                std::memcpy(&w, out + i, 4);
+                w = lut_order_word(w);
+                std::memcpy(out + i, &w, 4);
+            }
+        }
+    }
+    static void unpack_field(int plane, const uint8_t * in, int bytes, uint8_t * field) {
+        std::memcpy(field, in, size_t(bytes));
+        if (plane == 0) {
+            for (int i = 0; i + 4 <= bytes; i += 4) {
+                uint32_t w;
+                std::memcpy(&w, field + i, 4);
+                w = lut_unorder_word(w);
+                std::memcpy(field + i, &w, 4);
+            }
+        }
+    }
+};
+
+#ifdef __CUDACC__
+// lut16 for a word in lut_order_word order: .x = values of the four low-half nibbles (the word's
+// GGUF low nibbles), .y = the four high-half ones. 11 instructions per 8 weights.
+__device__ __forceinline__ int2 lut16_ordered(uint32_t q, const uint4 & tab) {
+    const uint32_t sel  = q & 0x77777777u;
+    const uint32_t hsel = ((q >> 1) & 0x44444444u) | 0x32103210u;
+    const uint32_t a0   = __byte_perm(tab.x, tab.y, sel);
+    const uint32_t b0   = __byte_perm(tab.z, tab.w, sel);
+    const uint32_t a1   = __byte_perm(tab.x, tab.y, sel >> 16);
+    const uint32_t b1   = __byte_perm(tab.z, tab.w, sel >> 16);
+    return make_int2(int(__byte_perm(a0, b0, hsel)), int(__byte_perm(a1, b1, hsel >> 16)));
+}
+#endif
+
 struct Iq4Lut {
     static constexpr uint32_t kW0 = lut16_word(kValuesIq4nl, 0);
     static constexpr uint32_t kW1 = lut16_word(kValuesIq4nl, 1);
@@ -22,7 +86,7 @@ struct Iq4Lut {
     static constexpr uint32_t kW3 = lut16_word(kValuesIq4nl, 3);
 };
 
-template <> struct GemvFormat<Format::IQ4_NL> : FormatBase {
+template <> struct GemvFormat<Format::IQ4_NL> : LutFormatBase {
     static constexpr Format kFormat     = Format::IQ4_NL;
     static constexpr bool   kIntDot     = true;
     static constexpr int    kBlockK     = kQK4_NL;
@@ -56,7 +120,7 @@ template <> struct GemvFormat<Format::IQ4_NL> : FormatBase {
             const uint32_t q[4] = { f[r].q.x, f[r].q.y, f[r].q.z, f[r].q.w };
 #pragma unroll
             for (int j = 0; j < 4; ++j) {
-                const int2 v = lut16(q[j], tab);
+                const int2 v = lut16_ordered(q[j], tab);
                 lo[r][j]     = v.x;
                 hi[r][j]     = v.y;
             }

@@ -1,5 +1,6 @@
 // IQ4_XS on the GPU: x = (d * (ls - 32)) * kValuesIq4nl[q] per 32-group, ls 6-bit.
-// Planes: qs (128 B/superblock: 16 B per group, element r low / r + 16 high), (d, scales_h,
+// Planes: qs (128 B/superblock: 16 B per group, element r low / r + 16 high, words reordered as
+// lut_order_word), (d, scales_h,
 // scales_l[4]) (8 B). A 32-byte chunk is groups 2p and 2p + 1 of a superblock.
 #pragma once
 
@@ -8,7 +9,7 @@
 
 namespace nibble::cuda::gemv_detail {
 
-template <> struct GemvFormat<Format::IQ4_XS> : FormatBase {
+template <> struct GemvFormat<Format::IQ4_XS> : LutFormatBase {
     static constexpr Format kFormat     = Format::IQ4_XS;
     static constexpr bool   kIntDot     = true;
     static constexpr int    kBlockK     = kQK_K;
@@ -45,7 +46,7 @@ template <> struct GemvFormat<Format::IQ4_XS> : FormatBase {
                                     f[r].q1.x, f[r].q1.y, f[r].q1.z, f[r].q1.w };
 #pragma unroll
             for (int j = 0; j < 8; ++j) {
-                v[r][j] = lut16(q[j], tab);
+                v[r][j] = lut16_ordered(q[j], tab);
             }
             const float    d  = half_bits_to_float(f[r].side.x & 0xffffu);
             const uint32_t sh = (f[r].side.x >> 16) >> (4 * p);

@@ -1,5 +1,5 @@
-// MXFP4 on the GPU: x = E2M1(q) * 2^(e-127). Planes: qs (16 B/block, GGUF nibble order: element j
-// low, j+16 high), e (E8M0, 1 B). The doubled integer code book (kValuesFp4) goes through dp4a and
+// MXFP4 on the GPU: x = E2M1(q) * 2^(e-127). Planes: qs (16 B/block; GGUF keeps element j low and
+// j+16 high, the repack reorders each word as lut_order_word), e (E8M0, 1 B). The doubled integer code book (kValuesFp4) goes through dp4a and
 // the halved E8M0 scale (e8m0_to_fp32_half) undoes the doubling, as on the CPU.
 #pragma once
 
@@ -16,7 +16,7 @@ struct Fp4Lut {
     static constexpr uint32_t kW3 = lut16_word(kValuesFp4, 3);
 };
 
-template <> struct GemvFormat<Format::MXFP4> : FormatBase {
+template <> struct GemvFormat<Format::MXFP4> : LutFormatBase {
     static constexpr Format kFormat     = Format::MXFP4;
     static constexpr bool   kIntDot     = true;
     static constexpr int    kBlockK     = kQKMxfp4;
@@ -55,7 +55,7 @@ template <> struct GemvFormat<Format::MXFP4> : FormatBase {
             const uint32_t q[4] = { f[r].q.x, f[r].q.y, f[r].q.z, f[r].q.w };
 #pragma unroll
             for (int j = 0; j < 4; ++j) {
-                const int2 v = lut16(q[j], tab);
+                const int2 v = lut16_ordered(q[j], tab);
                 lo[r][j]     = v.x;
                 hi[r][j]     = v.y;
             }

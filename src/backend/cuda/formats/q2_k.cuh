@@ -58,7 +58,7 @@ template <> struct GemvFormat<Format::Q2_K> : FormatBase {
                 }
             }
             // bytes i, i + 2, i + 4, i + 6 of scales[8h..]: groups s = 0..3
-            const uint32_t sb4 = i ? __byte_perm(f[r].sc.x, f[r].sc.y, 0x7531) : __byte_perm(f[r].sc.x, f[r].sc.y, 0x6420);
+            const uint32_t sb4  = __byte_perm(f[r].sc.x, f[r].sc.y, i ? 0x7531 : 0x6420);
             const float    d    = half_bits_to_float(f[r].dm & 0xffffu);
             const float    dmin = half_bits_to_float(f[r].dm >> 16);
 #pragma unroll

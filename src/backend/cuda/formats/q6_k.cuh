@@ -66,7 +66,7 @@ template <> struct GemvFormat<Format::Q6_K> : FormatBase {
                 hi[r][j]          = int(((q[j] >> 4) & 0x0F0F0F0Fu) | (hs & 0x30303030u));
             }
             const float    d  = half_bits_to_float(f[r].d);
-            const uint32_t s4 = u ? __byte_perm(f[r].sc.x, f[r].sc.y, 0x7632) : __byte_perm(f[r].sc.x, f[r].sc.y, 0x5410);
+            const uint32_t s4 = __byte_perm(f[r].sc.x, f[r].sc.y, u ? 0x7632 : 0x5410);
 #pragma unroll
             for (int i = 0; i < 4; ++i) {
                 sc[r][i] = d * float(int8_t(uint8_t(s4 >> (8 * i))));
