@@ -59,7 +59,7 @@ void add_nvfp4_modelopt(std::vector<StEntry> & ts, const std::string & p) {
 }
 
 void make_fixtures() {
-    g_fx = new Fixtures;
+    g_fx             = new Fixtures;
     const char * tmp = std::getenv("TMPDIR");
     std::string  tpl = std::string(tmp != nullptr && *tmp != '\0' ? tmp : "/tmp") + "/nibble_fuzz_json.XXXXXX";
     if (::mkdtemp(tpl.data()) == nullptr) {
@@ -134,10 +134,10 @@ void make_fixtures() {
 // hangs and leaks is checked (the error names whichever file broke a rule, not necessarily ours).
 void open_with(const fs::path & dir, const char * file, const uint8_t * data, size_t size) {
     write_text(dir / file, std::string(reinterpret_cast<const char *>(data), size));
-    Result<HfCheckpoint> ck = HfCheckpoint::open(dir.string());
+    Result<HfCheckpoint> ck      = HfCheckpoint::open(dir.string());
     // NIBBLE_FUZZ_VERBOSE=1 shows how far each seed gets (a seed that stops at a fixture mismatch
     // wastes the deep path), e.g. fuzz_json_config -runs=0 corpus/json_config.
-    static const bool verbose = std::getenv("NIBBLE_FUZZ_VERBOSE") != nullptr;
+    static const bool    verbose = std::getenv("NIBBLE_FUZZ_VERBOSE") != nullptr;
     if (verbose) {
         std::fprintf(stderr, "%s: %s\n", dir.filename().c_str(), ck ? "opened" : ck.error().message().c_str());
     }
@@ -154,7 +154,7 @@ void open_with(const fs::path & dir, const char * file, const uint8_t * data, si
         }
         sink = sink + t.st->nbytes();
     }
-    (void) sink;
+    (void)sink;
 }
 
 std::string str_or_empty(const nlohmann::json & obj, const char * key) {
@@ -201,19 +201,19 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t * data, size_t size) {
     }
     // The declared quantization, read as config.json and as hf_quant_config.json.
     for (const bool as_config : { true, false }) {
-        Result<HfQuantDeclared> d = as_config ? read_hf_quant_declared(&*doc, nullptr)
-                                              : read_hf_quant_declared(nullptr, &*doc);
+        Result<HfQuantDeclared> d =
+            as_config ? read_hf_quant_declared(&*doc, nullptr) : read_hf_quant_declared(nullptr, &*doc);
         if (!d) {
             check_error(d.error(), size);
         } else {
             // Compile the ignore list the way the layer analysis does (a bad regex matches nothing).
             const HfIgnoreMatcher ignore(d->info.ignore);
             volatile bool         hit = ignore.matches("model.layers.0.self_attn.q_proj");
-            (void) hit;
+            (void)hit;
         }
     }
     static const HfCheckpoint empty{}; // no tensors: only the declared config is read
-    Result<HfQuantInfo> q = analyze_hf_quant(empty, &*doc);
+    Result<HfQuantInfo>       q = analyze_hf_quant(empty, &*doc);
     if (!q) {
         check_error(q.error(), size);
     }

@@ -38,7 +38,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t * data, size_t size) {
     if (f.data_offset() < 8 || f.data_offset() > size) {
         fail("header", "data offset outside the image");
     }
-    volatile uint64_t sink = 0;
+    volatile uint64_t sink     = 0;
     uint64_t          prev_end = 0;
     for (const StTensor & t : f.tensors()) {
         if (f.find(t.name) != &t) {

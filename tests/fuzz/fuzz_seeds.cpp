@@ -51,7 +51,7 @@ void gguf_seeds(const fs::path & dir, const fs::path & shared) {
     write_bytes(dir / "empty_header.gguf", empty.build());
 
     // Alignment other than the default, a nested array at the depth limit, an empty array.
-    GgufBuilder a = valid_builder();
+    GgufBuilder a   = valid_builder();
     a.kvs[1].second = val_u32(64);
     a.alignment     = 64;
     a.kv("t.deep", val_nested(kGgufMaxArrayDepth)).kv("t.empty", val_empty_array(5));
@@ -84,31 +84,31 @@ void gguf_seeds(const fs::path & dir, const fs::path & shared) {
     for (const GgufKV & kv : in->metadata()) {
         const GgufValue & v = kv.value;
         if (!v.is_array() || v.size() <= 16) {
-            (void) w.add_kv(kv.key, v);
+            (void)w.add_kv(kv.key, v);
         } else if (v.elem_type() == GgufType::STRING) {
             std::vector<std::string> s;
             for (uint64_t k = 0; k < 16; k++) {
                 s.emplace_back(v.string_at(k));
             }
-            (void) w.add_string_array(kv.key, s);
+            (void)w.add_string_array(kv.key, s);
         } else if (v.elem_type() == GgufType::FLOAT32) {
             std::vector<float> s;
             for (uint64_t k = 0; k < 16; k++) {
                 s.push_back(v.at<float>(k));
             }
-            (void) w.add_array<float>(kv.key, s);
+            (void)w.add_array<float>(kv.key, s);
         } else if (v.elem_type() == GgufType::INT32) {
             std::vector<int32_t> s;
             for (uint64_t k = 0; k < 16; k++) {
                 s.push_back(v.at<int32_t>(k));
             }
-            (void) w.add_array<int32_t>(kv.key, s);
+            (void)w.add_array<int32_t>(kv.key, s);
         }
     }
     for (const GgufTensor & tt : in->tensors()) {
-        const GgmlTypeInfo * ti = ggml_type_info(tt.ggml_type);
+        const GgmlTypeInfo * ti    = ggml_type_info(tt.ggml_type);
         const int64_t        ne[2] = { ti->block_size, 1 };
-        (void) w.add_tensor(tt.name, tt.ggml_type, std::span<const int64_t>(ne, tt.n_dims >= 2 ? 2 : 1));
+        (void)w.add_tensor(tt.name, tt.ggml_type, std::span<const int64_t>(ne, tt.n_dims >= 2 ? 2 : 1));
     }
     const fs::path out = dir / "tinystories_header.gguf";
     if (!w.begin(out.string())) {
@@ -116,7 +116,7 @@ void gguf_seeds(const fs::path & dir, const fs::path & shared) {
     }
     for (size_t k = 0; k < w.n_tensors(); k++) {
         const std::vector<uint8_t> zero(size_t(w.tensor_nbytes(k)), 0x3c);
-        (void) w.write_tensor_data(k, zero.data(), zero.size());
+        (void)w.write_tensor_data(k, zero.data(), zero.size());
     }
     if (Result<uint64_t> n = w.commit()) {
         std::printf("%8llu %s\n", static_cast<unsigned long long>(*n), out.c_str());
@@ -134,7 +134,7 @@ void st_seeds(const fs::path & dir, const fs::path & shared) {
                              "U64", "U32", "U16", "U8", "BOOL" }) {
         all.push_back({ std::string("t.") + dt, dt, { 2, 3 }, {} });
     }
-    all.push_back({ "t.F4", "F4", { 2, 4 }, std::string(4, '\x21') });          // packed: 8 x 4 bits
+    all.push_back({ "t.F4", "F4", { 2, 4 }, std::string(4, '\x21') });        // packed: 8 x 4 bits
     all.push_back({ "t.F6_E2M3", "F6_E2M3", { 4 }, std::string(3, '\x21') }); // 4 x 6 bits
     all.push_back({ "t.scalar", "F32", {}, f32_bytes({ 7 }) });
     all.push_back({ "t.zero", "F16", { 0, 5 }, {} });
@@ -169,41 +169,39 @@ void st_seeds(const fs::path & dir, const fs::path & shared) {
 // ---- JSON side files
 
 void json_seeds(const fs::path & dir, const fs::path & shared) {
-    const json nvfp4_group = { { "targets", { "Linear" } },
-                               { "weights",
-                                 { { "num_bits", 4 }, { "type", "float" }, { "strategy", "tensor_group" },
-                                   { "group_size", 16 } } },
-                               { "input_activations", { { "num_bits", 4 }, { "type", "float" } } } };
-    write_str(dir / "ct_nvfp4_config.json",
-              json{ { "architectures", { "LlamaForCausalLM" } },
-                    { "model_type", "llama" },
-                    { "quantization_config",
-                      { { "quant_method", "compressed-tensors" },
-                        { "format", "nvfp4-pack-quantized" },
-                        { "config_groups", { { "group_0", nvfp4_group } } },
-                        { "kv_cache_scheme", { { "num_bits", 8 }, { "type", "float" } } },
-                        { "ignore", { "lm_head", "re:.*mlp.gate$" } } } } }
-                  .dump(1));
-    const json fp8_group = { { "targets", { "Linear" } },
-                             { "weights",
-                               { { "num_bits", 8 }, { "type", "float" }, { "strategy", "block" },
-                                 { "block_structure", { 128, 128 } } } } };
-    write_str(dir / "ct_fp8_block_config.json",
-              json{ { "quantization_config",
-                      { { "quant_method", "compressed-tensors" },
-                        { "format", "float-quantized" },
-                        { "config_groups", { { "group_0", fp8_group } } },
-                        { "ignore", { "lm_head" } } } } }
-                  .dump());
-    write_str(dir / "fp8_block_config.json",
-              json{ { "model_type", "deepseek_v3" },
-                    { "quantization_config",
-                      { { "quant_method", "fp8" },
-                        { "fmt", "e4m3" },
-                        { "activation_scheme", "dynamic" },
-                        { "weight_block_size", { 128, 128 } },
-                        { "modules_to_not_convert", { "model.layers.0.mlp.gate" } } } } }
-                  .dump());
+    const json nvfp4_group = {
+        { "targets", { "Linear" } },
+        { "weights", { { "num_bits", 4 }, { "type", "float" }, { "strategy", "tensor_group" }, { "group_size", 16 } } },
+        { "input_activations", { { "num_bits", 4 }, { "type", "float" } } }
+    };
+    write_str(dir / "ct_nvfp4_config.json", json{ { "architectures", { "LlamaForCausalLM" } },
+                                                  { "model_type", "llama" },
+                                                  { "quantization_config",
+                                                    { { "quant_method", "compressed-tensors" },
+                                                      { "format", "nvfp4-pack-quantized" },
+                                                      { "config_groups", { { "group_0", nvfp4_group } } },
+                                                      { "kv_cache_scheme", { { "num_bits", 8 }, { "type", "float" } } },
+                                                      { "ignore", { "lm_head", "re:.*mlp.gate$" } } } } }
+                                                .dump(1));
+    const json fp8_group = {
+        { "targets", { "Linear" } },
+        { "weights",
+          { { "num_bits", 8 }, { "type", "float" }, { "strategy", "block" }, { "block_structure", { 128, 128 } } } }
+    };
+    write_str(dir / "ct_fp8_block_config.json", json{ { "quantization_config",
+                                                        { { "quant_method", "compressed-tensors" },
+                                                          { "format", "float-quantized" },
+                                                          { "config_groups", { { "group_0", fp8_group } } },
+                                                          { "ignore", { "lm_head" } } } } }
+                                                    .dump());
+    write_str(dir / "fp8_block_config.json", json{ { "model_type", "deepseek_v3" },
+                                                   { "quantization_config",
+                                                     { { "quant_method", "fp8" },
+                                                       { "fmt", "e4m3" },
+                                                       { "activation_scheme", "dynamic" },
+                                                       { "weight_block_size", { 128, 128 } },
+                                                       { "modules_to_not_convert", { "model.layers.0.mlp.gate" } } } } }
+                                                 .dump());
     write_str(dir / "modelopt_config.json",
               json{ { "quantization_config",
                       { { "quant_method", "modelopt" }, { "quant_algo", "NVFP4" }, { "ignore", { "lm_head" } } } } }
@@ -223,18 +221,20 @@ void json_seeds(const fs::path & dir, const fs::path & shared) {
                           { { "model.layers.0.self_attn.q_proj", { { "quant_algo", "NVFP4" } } },
                             { "model.layers.0.mlp.gate_proj", { { "quant_algo", "FP8" } } } } } } } }
                   .dump());
-    write_str(dir / "index.json",
-              json{ { "metadata", { { "total_size", 40 } } },
-                    { "weight_map",
-                      { { "lm_head.weight", "model-00002-of-00002.safetensors" },
-                        { "model.embed_tokens.weight", "model-00001-of-00002.safetensors" },
-                        { "model.norm.weight", "model-00001-of-00002.safetensors" } } } }
-                  .dump(2));
+    write_str(dir / "index.json", json{ { "metadata", { { "total_size", 40 } } },
+                                        { "weight_map",
+                                          { { "lm_head.weight", "model-00002-of-00002.safetensors" },
+                                            { "model.embed_tokens.weight", "model-00001-of-00002.safetensors" },
+                                            { "model.norm.weight", "model-00001-of-00002.safetensors" } } } }
+                                      .dump(2));
     write_str(dir / "multimodal_config.json",
               json{ { "architectures", { "Mistral3ForConditionalGeneration" } },
                     { "text_config",
-                      { { "model_type", "mistral" }, { "hidden_size", 5120 }, { "head_dim", 128 },
-                        { "num_key_value_heads", 8 }, { "rope_theta", 1e9 } } },
+                      { { "model_type", "mistral" },
+                        { "hidden_size", 5120 },
+                        { "head_dim", 128 },
+                        { "num_key_value_heads", 8 },
+                        { "rope_theta", 1e9 } } },
                     { "rope_scaling",
                       { { "rope_type", "yarn" }, { "factor", 4.0 }, { "original_max_position_embeddings", 8192 } } },
                     { "tie_word_embeddings", false },
@@ -247,15 +247,19 @@ void json_seeds(const fs::path & dir, const fs::path & shared) {
                     { "decoder", nullptr },
                     { "model",
                       { { "type", "Unigram" },
-                        { "vocab", { { "<unk>", 0.0 }, { "\xe2\x96\x81" "a", -1.5 }, { "b", -2.25 } } } } } }
+                        { "vocab",
+                          { { "<unk>", 0.0 },
+                            { "\xe2\x96\x81"
+                              "a",
+                              -1.5 },
+                            { "b", -2.25 } } } } } }
                   .dump());
-    write_str(dir / "bpe_pair_merges_tokenizer.json",
-              json{ { "model",
-                      { { "type", "BPE" },
-                        { "byte_fallback", true },
-                        { "vocab", { { "a", 0 }, { "b", 1 }, { "ab", 2 } } },
-                        { "merges", { { "a", "b" } } } } } }
-                  .dump());
+    write_str(dir / "bpe_pair_merges_tokenizer.json", json{ { "model",
+                                                              { { "type", "BPE" },
+                                                                { "byte_fallback", true },
+                                                                { "vocab", { { "a", 0 }, { "b", 1 }, { "ab", 2 } } },
+                                                                { "merges", { { "a", "b" } } } } } }
+                                                          .dump());
     write_str(dir / "tokenizer_config_chat.json",
               json{ { "bos_token", { { "content", "<s>" }, { "lstrip", false } } },
                     { "eos_token", "</s>" },
@@ -271,7 +275,7 @@ void json_seeds(const fs::path & dir, const fs::path & shared) {
         write_str(dir / (std::string("tinystories_") + f), slurp(hf / f));
     }
     // tokenizer.json is 86 KB: keep its structure, cut the vocab and the merges.
-    json tok = json::parse(slurp(hf / "tokenizer.json"));
+    json tok   = json::parse(slurp(hf / "tokenizer.json"));
     json vocab = json::object();
     for (const auto & [k, v] : tok["model"]["vocab"].items()) {
         if (vocab.size() == 48) {

@@ -13,9 +13,9 @@
 namespace nibble::test {
 
 struct BrokenFile {
-    std::string name;  // file name in its corpus folder
+    std::string name; // file name in its corpus folder
     std::string bytes;
-    std::string rule;  // substring the error message must contain
+    std::string rule; // substring the error message must contain
 };
 
 // ---------------------------------------------------------------------------------------------
@@ -40,12 +40,12 @@ inline std::string st_one(const std::string & dtype, const std::string & shape, 
 }
 
 inline std::vector<BrokenFile> safetensors_corrupt_cases() {
-    const std::string valid = st_raw("{\"__metadata__\":{\"format\":\"pt\"},"
-                                     "\"a\":{\"dtype\":\"F32\",\"shape\":[2,2],\"data_offsets\":[0,16]},"
-                                     "\"b\":{\"dtype\":\"BF16\",\"shape\":[4],\"data_offsets\":[16,24]}}",
-                                     24);
-    const size_t hdr_end = valid.size() - 24;
-    std::string  depth;
+    const std::string valid   = st_raw("{\"__metadata__\":{\"format\":\"pt\"},"
+                                         "\"a\":{\"dtype\":\"F32\",\"shape\":[2,2],\"data_offsets\":[0,16]},"
+                                         "\"b\":{\"dtype\":\"BF16\",\"shape\":[4],\"data_offsets\":[16,24]}}",
+                                       24);
+    const size_t      hdr_end = valid.size() - 24;
+    std::string       depth;
     for (int i = 0; i < 200; i++) {
         depth += "[";
     }
@@ -77,7 +77,8 @@ inline std::vector<BrokenFile> safetensors_corrupt_cases() {
                  "\"w\":{\"dtype\":\"F32\",\"shape\":[1],\"data_offsets\":[4,8]}}",
                  8),
           "duplicate key" },
-        { "duplicate_field", st_raw("{\"w\":{\"dtype\":\"F32\",\"dtype\":\"F16\",\"shape\":[1],\"data_offsets\":[0,4]}}", 4),
+        { "duplicate_field",
+          st_raw("{\"w\":{\"dtype\":\"F32\",\"dtype\":\"F16\",\"shape\":[1],\"data_offsets\":[0,4]}}", 4),
           "duplicate key" },
         // __metadata__.
         { "metadata_not_object", st_raw("{\"__metadata__\":[\"pt\"]}", 0), "__metadata__ must be an object" },
@@ -156,7 +157,7 @@ inline std::vector<BrokenFile> json_corrupt_cases() {
     for (int i = 0; i < 300; i++) {
         deep += "[";
     }
-    deep_in_string = "{\"a\":\"" + deep + "\",\"b\":" + deep + "}";
+    deep_in_string            = "{\"a\":\"" + deep + "\",\"b\":" + deep + "}";
     const std::string ct_head = "{\"quantization_config\":{\"quant_method\":\"compressed-tensors\","
                                 "\"format\":\"nvfp4-pack-quantized\",";
     const std::string ct_group =
@@ -189,7 +190,8 @@ inline std::vector<BrokenFile> json_corrupt_cases() {
         { "config/rope_theta_string.json", "{\"rope_theta\": \"1e4\"}", "rope_theta must be a number" },
         { "config/rope_scaling_not_object.json", "{\"rope_scaling\": [1, 2]}", "rope_scaling must be an object" },
         { "config/tie_not_bool.json", "{\"tie_word_embeddings\": 1}", "tie_word_embeddings must be a boolean" },
-        { "config/text_config_bad_type.json", "{\"text_config\": {\"head_dim\": true}}", "head_dim must be an integer" },
+        { "config/text_config_bad_type.json", "{\"text_config\": {\"head_dim\": true}}",
+          "head_dim must be an integer" },
         // quantization_config in config.json.
         { "config/quantization_config_not_object.json", "{\"quantization_config\": \"nvfp4\"}",
           "quantization_config must be an object" },
@@ -201,9 +203,11 @@ inline std::vector<BrokenFile> json_corrupt_cases() {
         { "config/ct_ignore_not_array.json", ct_head + "\"ignore\":\"lm_head\"}}", "ignore must be an array" },
         { "config/ct_block_structure_bad.json",
           "{\"quantization_config\":{\"quant_method\":\"compressed-tensors\",\"format\":\"float-quantized\","
-          "\"config_groups\":{\"group_0\":" + ct_group + "\"block_structure\":[128]}}}}}",
+          "\"config_groups\":{\"group_0\":" +
+              ct_group + "\"block_structure\":[128]}}}}}",
           "block_structure must be [rows, cols]" },
-        { "config/fp8_block_size_zero.json", "{\"quantization_config\":{\"quant_method\":\"fp8\",\"weight_block_size\":[0,128]}}",
+        { "config/fp8_block_size_zero.json",
+          "{\"quantization_config\":{\"quant_method\":\"fp8\",\"weight_block_size\":[0,128]}}",
           "weight_block_size must be [rows, cols]" },
         { "config/fp8_block_size_huge.json",
           "{\"quantization_config\":{\"quant_method\":\"fp8\",\"weight_block_size\":[128,4294967296]}}",
@@ -224,10 +228,12 @@ inline std::vector<BrokenFile> json_corrupt_cases() {
         { "tokenizer/vocab_huge_id.json", "{\"model\": {\"type\": \"BPE\", \"vocab\": {\"a\": 4294967296}}}",
           "must be an integer in [0, 2^31)" },
         { "tokenizer/vocab_id_over_int64.json",
-          "{\"model\": {\"type\": \"BPE\", \"vocab\": {\"a\": 18446744073709551615}}}", "must be an integer in [0, 2^31)" },
+          "{\"model\": {\"type\": \"BPE\", \"vocab\": {\"a\": 18446744073709551615}}}",
+          "must be an integer in [0, 2^31)" },
         { "tokenizer/vocab_id_float.json", "{\"model\": {\"type\": \"BPE\", \"vocab\": {\"a\": 1.5}}}",
           "must be an integer in [0, 2^31)" },
-        { "tokenizer/unigram_bad_entry.json", "{\"model\": {\"type\": \"Unigram\", \"vocab\": [[\"a\", -1.0], [\"b\"]]}}",
+        { "tokenizer/unigram_bad_entry.json",
+          "{\"model\": {\"type\": \"Unigram\", \"vocab\": [[\"a\", -1.0], [\"b\"]]}}",
           "Unigram vocab entries must be [piece, score]" },
         { "tokenizer/merges_not_array.json", "{\"model\": {\"type\": \"BPE\", \"vocab\": {}, \"merges\": \"a b\"}}",
           "model.merges must be an array" },
@@ -246,7 +252,8 @@ inline std::vector<BrokenFile> json_corrupt_cases() {
         { "tokenizer_config/bos_token_number.json", "{\"bos_token\": 1}", "bos_token must be a string" },
         { "tokenizer_config/eos_token_object_no_content.json", "{\"eos_token\": {\"lstrip\": false}}",
           "eos_token must be a string" },
-        { "tokenizer_config/add_bos_not_bool.json", "{\"add_bos_token\": \"true\"}", "add_bos_token must be a boolean" },
+        { "tokenizer_config/add_bos_not_bool.json", "{\"add_bos_token\": \"true\"}",
+          "add_bos_token must be a boolean" },
         { "tokenizer_config/tokenizer_class_not_string.json", "{\"tokenizer_class\": []}",
           "tokenizer_class must be a string" },
         // hf_quant_config.json (ModelOpt).
@@ -254,8 +261,9 @@ inline std::vector<BrokenFile> json_corrupt_cases() {
           "needs a \"quantization\" object" },
         { "hf_quant_config/quantization_not_object.json", "{\"quantization\": \"NVFP4\"}",
           "needs a \"quantization\" object" },
-        { "hf_quant_config/exclude_not_strings.json", "{\"quantization\": {\"quant_algo\": \"NVFP4\", "
-                                                      "\"exclude_modules\": [\"lm_head\", {}]}}",
+        { "hf_quant_config/exclude_not_strings.json",
+          "{\"quantization\": {\"quant_algo\": \"NVFP4\", "
+          "\"exclude_modules\": [\"lm_head\", {}]}}",
           "exclude_modules must be an array of strings" },
         { "hf_quant_config/quantized_layers_not_object.json",
           "{\"quantization\": {\"quant_algo\": \"MIXED_PRECISION\", \"quantized_layers\": []}}",
@@ -279,7 +287,8 @@ inline std::vector<BrokenFile> json_corrupt_cases() {
           "\"missing\": \"model-00001-of-00001.safetensors\"}}",
           "but that shard does not contain it" },
         { "index/duplicate_tensor.json",
-          "{\"weight_map\": {\"w\": \"model-00001-of-00001.safetensors\", \"w\": \"model-00001-of-00001.safetensors\"}}",
+          "{\"weight_map\": {\"w\": \"model-00001-of-00001.safetensors\", \"w\": "
+          "\"model-00001-of-00001.safetensors\"}}",
           "duplicate key" },
     };
 }

@@ -168,15 +168,15 @@ TEST(SafetensorsCorrupt, CasesBreakTheirRule) {
 }
 
 TEST(SafetensorsCorrupt, EveryCheckedInFileFails) {
-    const auto  rules = rules_by_name(safetensors_corrupt_cases());
-    const auto  files = files_in(data_dir() / "safetensors-corrupt", ".safetensors");
+    const auto rules = rules_by_name(safetensors_corrupt_cases());
+    const auto files = files_in(data_dir() / "safetensors-corrupt", ".safetensors");
     EXPECT_GE(files.size(), 50u);
     for (const fs::path & p : files) {
         SCOPED_TRACE(p.string());
-        const auto        it   = rules.find(p.filename().string());
-        const std::string rule = it == rules.end() ? "" : it->second;
-        auto              t0   = std::chrono::steady_clock::now();
-        Result<SafeTensorsFile> r = SafeTensorsFile::open(p.string());
+        const auto              it   = rules.find(p.filename().string());
+        const std::string       rule = it == rules.end() ? "" : it->second;
+        auto                    t0   = std::chrono::steady_clock::now();
+        Result<SafeTensorsFile> r    = SafeTensorsFile::open(p.string());
         EXPECT_LT(seconds_since(t0), 1.0);
         ASSERT_FALSE(r.ok());
         expect_clean_error(r.error(), p.string(), rule);
@@ -204,11 +204,11 @@ TEST(JsonCorrupt, EveryCheckedInFileFails) {
     TempDir tmp("json");
     for (const fs::path & p : files) {
         SCOPED_TRACE(p.string());
-        const auto        it   = rules.find(fs::relative(p, root).generic_string());
-        const std::string rule = it == rules.end() ? "" : it->second;
-        const fs::path    copy = checkpoint_with(tmp.path(), p);
-        const auto        t0   = std::chrono::steady_clock::now();
-        Result<HfCheckpoint> ck = HfCheckpoint::open(tmp.path().string());
+        const auto           it   = rules.find(fs::relative(p, root).generic_string());
+        const std::string    rule = it == rules.end() ? "" : it->second;
+        const fs::path       copy = checkpoint_with(tmp.path(), p);
+        const auto           t0   = std::chrono::steady_clock::now();
+        Result<HfCheckpoint> ck   = HfCheckpoint::open(tmp.path().string());
         EXPECT_LT(seconds_since(t0), 1.0);
         ASSERT_FALSE(ck.ok());
         expect_clean_error(ck.error(), copy.string(), rule);
@@ -269,7 +269,8 @@ TEST(InspectCorrupt, EveryCorruptFileExitsNonZero) {
     const fs::path err = tmp.path() / "stderr.txt";
     size_t         n   = 0;
     for (const char * sub : { "gguf-corrupt", "safetensors-corrupt" }) {
-        for (const fs::path & p : files_in(data_dir() / sub, std::string(".") + (sub[0] == 'g' ? "gguf" : "safetensors"))) {
+        for (const fs::path & p :
+             files_in(data_dir() / sub, std::string(".") + (sub[0] == 'g' ? "gguf" : "safetensors"))) {
             expect_inspect_fails(p.string(), p.string(), err);
             n++;
         }
