@@ -2,6 +2,9 @@
 
 #include "io/json_file.h"
 
+#include <algorithm>
+#include <cctype>
+#include <set>
 #include <utility>
 
 namespace nibble {
@@ -299,15 +302,51 @@ constexpr size_t kMaxPattern      = 1024;
 
 } // namespace
 
+// A rough upper bound on the states std::regex builds for a pattern: its length times the product
+// of its counted repetitions ({n} / {n,m}); "a{9999}" is ~10k states (~0.5 MB, ~7 ms to compile).
+// Real ignore lists ("re:.*lm_head", "re:.*mlp[.]gate$") cost < 100; hostile ones could cost
+// gigabytes, so one pattern may cost at most kMaxRegexCost and a whole list kMaxRegexCostTotal.
+constexpr double kMaxRegexCost      = 1 << 14;
+constexpr double kMaxRegexCostTotal = 1 << 18;
+
+double regex_cost(const std::string & re) {
+    double cost = double(re.size());
+    for (size_t i = 0; i < re.size(); ++i) {
+        if (re[i] != '{' || (i > 0 && re[i - 1] == '\\')) {
+            continue;
+        }
+        double largest = 0, cur = 0;
+        size_t j = i + 1;
+        for (; j < re.size() && j < i + 24 && (std::isdigit(uint8_t(re[j])) || re[j] == ','); ++j) {
+            cur     = re[j] == ',' ? 0 : std::min(cur * 10 + (re[j] - '0'), 1e9);
+            largest = std::max(largest, cur);
+        }
+        if (j < re.size() && re[j] == '}') {
+            cost *= std::max(1.0, largest);
+        }
+        if (cost > kMaxRegexCostTotal) {
+            break;
+        }
+    }
+    return cost;
+}
+
 HfIgnoreMatcher::HfIgnoreMatcher(const std::vector<std::string> & patterns) {
+    std::set<std::string> seen; // duplicate entries are compiled once
+    double                total = 0;
     for (const std::string & p : patterns) {
-        if (p.size() > kMaxPattern) {
-            continue; // matches nothing
+        if (p.size() > kMaxPattern || !seen.insert(p).second) {
+            continue; // too long: matches nothing
         }
         if (p.rfind("re:", 0) != 0) {
             globs_.push_back(p);
             continue;
         }
+        const double cost = regex_cost(p);
+        if (cost > kMaxRegexCost || total + cost > kMaxRegexCostTotal) {
+            continue; // too costly to compile: matches nothing (no real ignore list comes close)
+        }
+        total += cost;
         try {
             // __polynomial (libstdc++) selects the breadth-first executor: no exponential backtracking
             // on patterns like "(a*)*b" that a hostile config could pair with a long tensor name.
