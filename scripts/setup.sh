@@ -2,7 +2,7 @@
 # Installs the build dependencies from Debian packages (idempotent; does nothing when present).
 set -euo pipefail
 
-packages=(cmake make g++ libgtest-dev libgmock-dev libbenchmark-dev nlohmann-json3-dev libcli11-dev)
+packages=(cmake make g++ libgtest-dev libgmock-dev libbenchmark-dev nlohmann-json3-dev libcli11-dev pkg-config libpcre2-dev)
 # The sanitizer/fuzz build (scripts/test.sh): clang, and libFuzzer plus the ASan/UBSan runtimes, which
 # Debian ships in libclang-rt-<version>-dev (libclang-rt-dev follows the default clang's version).
 packages+=(clang libclang-rt-dev)
