@@ -219,15 +219,7 @@ Result<uint64_t> GgufWriter::write_all(const void * data, uint64_t size) {
     return pos_;
 }
 
-Result<uint64_t> GgufWriter::begin(const std::string & path) {
-    if (begun_) {
-        return err("begin() called twice");
-    }
-    path_  = path;
-    begun_ = true;
-
-    // Header, KVs, infos and padding, built in memory (metadata only: a 150k-token vocabulary is a
-    // few MB) and written with one call.
+std::vector<uint8_t> GgufWriter::header_image() const {
     std::vector<uint8_t> h;
     put_u32(h, 0x46554747); // "GGUF"
     put_u32(h, kGgufVersion);
@@ -249,7 +241,20 @@ Result<uint64_t> GgufWriter::begin(const std::string & path) {
         offset += align_up(t.nbytes, alignment_);
     }
     h.resize(align_up(h.size(), alignment_), 0); // ggml pads even when there are no tensors
-    const uint64_t data_offset = h.size();
+    return h;
+}
+
+Result<uint64_t> GgufWriter::begin(const std::string & path) {
+    if (begun_) {
+        return err("begin() called twice");
+    }
+    path_  = path;
+    begun_ = true;
+
+    // Header, KVs, infos and padding, built in memory (metadata only: a 150k-token vocabulary is a
+    // few MB) and written with one call.
+    const std::vector<uint8_t> h           = header_image();
+    const uint64_t             data_offset = h.size();
 
     tmp_path_ = path + ".tmp." + std::to_string(::getpid()) + "." + std::to_string(g_tmp_counter++);
     do {

@@ -75,6 +75,10 @@ class GgufWriter {
     uint64_t tensor_nbytes(size_t i) const { return tensors_[i].nbytes; }
     uint32_t alignment() const { return alignment_; }
 
+    // The bytes begin() writes before the tensor data: header, KVs, tensor infos and the padding to
+    // the data offset. With no tensors added it is a complete GGUF image (GgufFile::parse reads it).
+    std::vector<uint8_t> header_image() const;
+
     // ---- Output. begin() creates the temporary file and writes header, KVs, tensor infos and the
     // padding; it returns the data offset. No add_*() after it.
     Result<uint64_t> begin(const std::string & path);

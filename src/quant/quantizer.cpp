@@ -13,8 +13,10 @@
 #include <cstdio>
 #include <filesystem>
 #include <limits>
+#include <regex>
 #include <stdexcept>
 #include <system_error>
+#include <unordered_map>
 #include <utility>
 
 namespace nibble {
@@ -143,6 +145,21 @@ std::string join_errors(const std::vector<std::string> & errors) {
     return s;
 }
 
+// The weights whose `<base>.scale` llama.cpp's loader looks for (FORMATS.md §2.9); a side-car on any
+// other tensor would be an unused tensor, which llama.cpp refuses to load.
+bool reads_nvfp4_scale(const std::string & name) {
+    static const std::regex re(
+        R"(blk\.\d+\.(attn_q|attn_k|attn_v|attn_output|attn_qkv|attn_gate|ffn_gate|ffn_up|ffn_down)\.weight|output\.weight)");
+    return std::regex_match(name, re);
+}
+
+std::string scale_name(const std::string & weight) {
+    const std::string suffix = ".weight";
+    const bool        ends =
+        weight.size() > suffix.size() && weight.compare(weight.size() - suffix.size(), suffix.size(), suffix) == 0;
+    return (ends ? weight.substr(0, weight.size() - suffix.size()) : weight) + ".scale";
+}
+
 bool cancelled(const QuantizeConfig & cfg) {
     return cfg.cancel != nullptr && cfg.cancel->load(std::memory_order_relaxed);
 }
@@ -159,7 +176,8 @@ void store_min(std::atomic<int64_t> & slot, int64_t v) {
 // ---------------------------------------------------------------------------------------------
 // Planning
 
-Result<GgufQuantPlan> plan_gguf_quantization(const GgufFile & in, FileType ftype, const QuantizeConfig & cfg) {
+Result<GgufQuantPlan> plan_quantization(const TensorSource & src, FileType ftype, const QuantizeConfig & cfg) {
+    const GgufFile & in = src.metadata();
     if (const GgufKV * kv = in.find("split.count")) {
         const std::optional<int64_t> n = int_value(kv->value);
         if (!n || *n > 1) {
@@ -173,9 +191,11 @@ Result<GgufQuantPlan> plan_gguf_quantization(const GgufFile & in, FileType ftype
         return opt.error();
     }
 
-    std::vector<TensorDesc> descs;
-    descs.reserve(in.tensors().size());
-    for (const GgufTensor & t : in.tensors()) {
+    std::vector<TensorDesc>                 descs;
+    std::unordered_map<std::string, size_t> by_name;
+    descs.reserve(src.tensors().size());
+    for (const SourceTensor & t : src.tensors()) {
+        by_name.emplace(t.name, t.index);
         TensorDesc d;
         d.name   = t.name;
         d.ne     = { t.ne[0], t.ne[1], t.ne[2], t.ne[3] };
@@ -197,10 +217,11 @@ Result<GgufQuantPlan> plan_gguf_quantization(const GgufFile & in, FileType ftype
     p.out_ggml_type.resize(n);
     p.out_nbytes.resize(n);
     p.imatrix.resize(n, nullptr);
+    p.tensor_scale.resize(n, 0);
     for (size_t i = 0; i < n; ++i) {
-        TensorPlan &       tp = p.plan.tensors[i];
-        const GgufTensor * t  = in.find_tensor(tp.name);
-        p.source[i]           = t;
+        TensorPlan & tp        = p.plan.tensors[i];
+        p.source[i]            = src.tensors()[by_name.at(tp.name)];
+        const SourceTensor * t = &p.source[i];
         p.bytes_in += t->nbytes;
         p.n_elements += t->numel();
 
@@ -215,6 +236,12 @@ Result<GgufQuantPlan> plan_gguf_quantization(const GgufFile & in, FileType ftype
         p.out_ggml_type[i] = target_id;
         p.out_nbytes[i]    = uint64_t(row_size(tp.target, t->ne[0]) * t->ne[1] * t->ne[2] * t->ne[3]);
         p.bytes_out += p.out_nbytes[i];
+        if (tp.target == Format::NVFP4 && cfg.nvfp4_tensor_scale > 0 && t->ne[2] * t->ne[3] == 1 &&
+            reads_nvfp4_scale(tp.name)) {
+            p.tensor_scale[i] = 1;
+            ++p.n_tensor_scales;
+            p.bytes_out += sizeof(float);
+        }
         if (!tp.error.empty()) {
             continue; // already reported by the policy
         }
@@ -257,7 +284,11 @@ QuantizeSummary summarize(const GgufQuantPlan & p) {
     s.n_elements = p.n_elements;
     for (size_t i = 0; i < p.source.size(); ++i) {
         ++s.tensors_per_type[ggml_name(p.out_ggml_type[i])];
-        s.n_quantized += p.out_ggml_type[i] != p.source[i]->ggml_type ? 1 : 0;
+        s.n_quantized += p.out_ggml_type[i] != p.source[i].ggml_type ? 1 : 0;
+    }
+    if (p.n_tensor_scales > 0) {
+        s.tensors_per_type["f32 (.scale)"] += p.n_tensor_scales;
+        s.n_tensors += p.n_tensor_scales;
     }
     return s;
 }
@@ -269,9 +300,9 @@ std::string format_gguf_plan(const GgufQuantPlan & p) {
     }
     std::string out;
     for (size_t i = 0; i < p.plan.tensors.size(); ++i) {
-        const TensorPlan & tp = p.plan.tensors[i];
-        const GgufTensor & t  = *p.source[i];
-        std::string        shape;
+        const TensorPlan &   tp = p.plan.tensors[i];
+        const SourceTensor & t  = p.source[i];
+        std::string          shape;
         for (int d = 0; d < ggml_n_dims(t.ne); ++d) {
             shape += (d > 0 ? " x " : "") + std::to_string(t.ne[d]);
         }
@@ -280,6 +311,11 @@ std::string format_gguf_plan(const GgufQuantPlan & p) {
                       ggml_name(t.ggml_type).c_str(), ggml_name(p.out_ggml_type[i]).c_str(), shape.c_str(),
                       mib(t.nbytes).c_str(), mib(p.out_nbytes[i]).c_str(), tp.reason.c_str());
         out += line;
+        if (!p.tensor_scale.empty() && p.tensor_scale[i] != 0) {
+            std::snprintf(line, sizeof line, "%-*s %7s -> %-7s [1] second-level scale of the NVFP4 tensor above\n",
+                          int(width), scale_name(tp.name).c_str(), "", "f32");
+            out += line;
+        }
     }
     for (const std::string & e : p.plan.errors) {
         out += "# error: " + e + "\n";
@@ -316,7 +352,7 @@ namespace {
 
 class Driver {
   public:
-    Driver(const GgufFile & in, const std::string & out, FileType ftype, const QuantizeConfig & cfg,
+    Driver(const TensorSource & in, const std::string & out, FileType ftype, const QuantizeConfig & cfg,
            const GgufQuantPlan & plan)
         : in_(in), out_(out), ftype_(ftype), cfg_(cfg), p_(plan), pool_(cfg.n_threads) {}
 
@@ -326,6 +362,8 @@ class Driver {
     std::optional<Error> add_metadata();
     std::optional<Error> copy_tensor(size_t i);
     std::optional<Error> convert_tensor(size_t i);
+    std::optional<Error> load_rows(size_t i, int64_t first, int64_t nr); // dequantized into f32_
+    Result<float>        choose_tensor_scale(size_t i, const QuantParams & params);
     std::optional<Error> check_cancel() const {
         if (cancelled(cfg_)) {
             return Error{ out_, 0, "cancelled" };
@@ -335,7 +373,7 @@ class Driver {
     void report(size_t i, bool done) const {
         if (cfg_.on_progress) {
             cfg_.on_progress(
-                QuantizeProgress{ i, p_.source.size(), p_.source[i]->name, done, bytes_done_, p_.bytes_in });
+                QuantizeProgress{ i, p_.source.size(), p_.source[i].name, done, bytes_done_, p_.bytes_in });
         }
     }
     // llama-quantize's gguf_set_val_*: an existing key is removed and the new value appended.
@@ -347,7 +385,7 @@ class Driver {
         return std::nullopt;
     }
 
-    const GgufFile &       in_;
+    const TensorSource &   in_;
     const std::string &    out_;
     FileType               ftype_;
     const QuantizeConfig & cfg_;
@@ -357,10 +395,13 @@ class Driver {
     uint64_t               bytes_done_ = 0;
     std::vector<float>     f32_;
     std::vector<uint8_t>   q_;
+    std::vector<uint8_t>   scratch_;     // converted input bytes, for sources that are not a mapping
+    std::vector<size_t>    out_index_;   // writer index of each planned tensor
+    std::vector<size_t>    scale_index_; // writer index of its `.scale`, when it has one
 };
 
 std::optional<Error> Driver::add_metadata() {
-    for (const GgufKV & kv : in_.metadata()) {
+    for (const GgufKV & kv : in_.metadata().metadata()) {
         if (Result<size_t> r = w_.add_kv(kv.key, kv.value); !r) {
             return r.error();
         }
@@ -405,14 +446,18 @@ std::optional<Error> Driver::add_metadata() {
 }
 
 std::optional<Error> Driver::copy_tensor(size_t i) {
-    const GgufTensor & t = *p_.source[i];
-    in_.advise_sequential(t);
+    const SourceTensor & t = p_.source[i];
+    in_.advise(t.index);
     for (uint64_t done = 0; done < t.nbytes;) {
         if (auto e = check_cancel()) {
             return e;
         }
-        const uint64_t n = std::min(kCopyChunkBytes, t.nbytes - done);
-        if (Result<uint64_t> r = w_.write_tensor_data(i, t.data + done, n); !r) {
+        const uint64_t                n    = std::min(kCopyChunkBytes, t.nbytes - done);
+        const Result<const uint8_t *> data = in_.read(t.index, done, n, scratch_);
+        if (!data) {
+            return data.error();
+        }
+        if (Result<uint64_t> r = w_.write_tensor_data(out_index_[i], *data, n); !r) {
             return r.error();
         }
         done += n;
@@ -424,21 +469,84 @@ std::optional<Error> Driver::copy_tensor(size_t i) {
     return std::nullopt;
 }
 
+std::optional<Error> Driver::load_rows(size_t i, int64_t first, int64_t nr) {
+    const SourceTensor &          t         = p_.source[i];
+    const FormatInfo &            si        = format_info(*t.format);
+    const int64_t                 n_per_row = t.ne[0];
+    const int64_t                 src_rs    = row_size(*t.format, n_per_row);
+    const int64_t                 grain     = std::max<int64_t>(1, 65536 / n_per_row);
+    std::atomic<int64_t>          bad{ std::numeric_limits<int64_t>::max() };
+    const Result<const uint8_t *> rows = in_.read(t.index, uint64_t(first * src_rs), uint64_t(nr * src_rs), scratch_);
+    if (!rows) {
+        return rows.error();
+    }
+    const uint8_t * data = *rows; // row `first`
+    // Exact conversion to f32 (F16/BF16 widen exactly; quantized inputs dequantize as ggml).
+    pool_.parallel_for(nr, grain, [&](int64_t a, int64_t b) {
+        for (int64_t r = a; r < b; ++r) {
+            float * row = f32_.data() + r * n_per_row;
+            si.dequantize_row(data + r * src_rs, row, n_per_row);
+            for (int64_t c = 0; c < n_per_row; ++c) {
+                if (!std::isfinite(row[c])) {
+                    store_min(bad, (first + r) * n_per_row + c);
+                    break;
+                }
+            }
+        }
+    });
+    if (const int64_t at = bad.load(); at != std::numeric_limits<int64_t>::max()) {
+        // llama-quantize would reject the quantized rows (ggml_validate_row_data); say where.
+        return in_.error_at(t.index, uint64_t(at / n_per_row * src_rs),
+                            "non-finite value at row " + std::to_string(at / n_per_row) + ", column " +
+                                std::to_string(at % n_per_row));
+    }
+    return std::nullopt;
+}
+
+// Two read passes over the tensor (amax, then every candidate's error on every row); the caller's
+// third pass quantizes with the winner. Costs (1 + candidates) quantizations of the tensor.
+Result<float> Driver::choose_tensor_scale(size_t i, const QuantParams & params) {
+    const SourceTensor & t         = p_.source[i];
+    const int64_t        n_per_row = t.ne[0];
+    const int64_t        nrows     = t.ne[1];
+    const int64_t        chunk     = std::clamp<int64_t>(kChunkElements / n_per_row, 1, nrows);
+    float                amax      = 0;
+    for (int64_t r0 = 0; r0 < nrows; r0 += chunk) {
+        const int64_t nr = std::min(chunk, nrows - r0);
+        if (auto e = load_rows(i, r0, nr)) {
+            return *e;
+        }
+        for (int64_t k = 0; k < nr * n_per_row; ++k) {
+            amax = std::max(amax, std::fabs(f32_[size_t(k)]));
+        }
+    }
+    const std::vector<float> cands = nvfp4_tensor_scale_candidates(amax, cfg_.nvfp4_tensor_scale);
+    std::vector<double>      err(cands.size(), 0.0);
+    for (int64_t r0 = 0; r0 < nrows; r0 += chunk) {
+        if (auto e = check_cancel()) {
+            return *e;
+        }
+        const int64_t nr = std::min(chunk, nrows - r0);
+        if (auto e = load_rows(i, r0, nr)) {
+            return *e;
+        }
+        nvfp4_add_candidate_errors(f32_.data(), nr, n_per_row, params, cands, err, &pool_);
+    }
+    return nvfp4_pick_tensor_scale(cands, err);
+}
+
 std::optional<Error> Driver::convert_tensor(size_t i) {
-    const GgufTensor & t         = *p_.source[i];
-    const Format       src       = *t.format;
-    const Format       dst       = p_.plan.tensors[i].target;
-    const FormatInfo & si        = format_info(src);
-    const int64_t      n_per_row = t.ne[0];
-    const int64_t      nrows     = t.ne[1];           // rows of one matrix (expert)
-    const int64_t      n_mats    = t.ne[2] * t.ne[3]; // llama-quantize quantizes per expert slice
-    const int64_t      src_rs    = row_size(src, n_per_row);
-    const int64_t      dst_rs    = row_size(dst, n_per_row);
-    const int64_t      chunk     = std::clamp<int64_t>(kChunkElements / n_per_row, 1, nrows);
-    const int64_t      grain     = std::max<int64_t>(1, 65536 / n_per_row);
+    const SourceTensor & t         = p_.source[i];
+    const Format         dst       = p_.plan.tensors[i].target;
+    const int64_t        n_per_row = t.ne[0];
+    const int64_t        nrows     = t.ne[1];           // rows of one matrix (expert)
+    const int64_t        n_mats    = t.ne[2] * t.ne[3]; // llama-quantize quantizes per expert slice
+    const int64_t        src_rs    = row_size(*t.format, n_per_row);
+    const int64_t        dst_rs    = row_size(dst, n_per_row);
+    const int64_t        chunk     = std::clamp<int64_t>(kChunkElements / n_per_row, 1, nrows);
     f32_.resize(size_t(chunk * n_per_row));
     q_.resize(size_t(chunk * dst_rs));
-    in_.advise_sequential(t);
+    in_.advise(t.index);
 
     for (int64_t m = 0; m < n_mats; ++m) {
         QuantParams params;
@@ -446,43 +554,43 @@ std::optional<Error> Driver::convert_tensor(size_t i) {
         if (const ImatrixEntry * e = p_.imatrix[i]) {
             params.imatrix = e->mean.data() + (m % t.ne[2]) * n_per_row;
         }
+        if (p_.tensor_scale[i] != 0) { // planned only for single-matrix tensors
+            try {
+                Result<float> s = choose_tensor_scale(i, params);
+                if (!s) {
+                    return s.error();
+                }
+                params.nvfp4_tensor_scale = *s;
+            } catch (const std::exception & ex) {
+                return in_.error_at(t.index, 0, ex.what());
+            }
+        }
         for (int64_t r0 = 0; r0 < nrows; r0 += chunk) {
             if (auto e = check_cancel()) {
                 return e;
             }
-            const int64_t        nr    = std::min(chunk, nrows - r0);
-            const int64_t        first = m * nrows + r0; // global row index
-            std::atomic<int64_t> bad{ std::numeric_limits<int64_t>::max() };
+            const int64_t nr    = std::min(chunk, nrows - r0);
+            const int64_t first = m * nrows + r0; // global row index
             try {
-                // Exact conversion to f32 (F16/BF16 widen exactly; quantized inputs dequantize as ggml).
-                pool_.parallel_for(nr, grain, [&](int64_t a, int64_t b) {
-                    for (int64_t r = a; r < b; ++r) {
-                        float * row = f32_.data() + r * n_per_row;
-                        si.dequantize_row(t.data + (first + r) * src_rs, row, n_per_row);
-                        for (int64_t c = 0; c < n_per_row; ++c) {
-                            if (!std::isfinite(row[c])) {
-                                store_min(bad, (first + r) * n_per_row + c);
-                                break;
-                            }
-                        }
-                    }
-                });
-                if (const int64_t at = bad.load(); at != std::numeric_limits<int64_t>::max()) {
-                    // llama-quantize would reject the quantized rows (ggml_validate_row_data); say where.
-                    return Error{ in_.path(), in_.data_offset() + t.offset + uint64_t(at / n_per_row * src_rs),
-                                  "tensor " + t.name + ": non-finite value at row " + std::to_string(at / n_per_row) +
-                                      ", column " + std::to_string(at % n_per_row) };
+                if (auto e = load_rows(i, first, nr)) {
+                    return e;
                 }
                 quantize_matrix(dst, f32_.data(), q_.data(), nr, n_per_row, params, &pool_);
             } catch (const std::exception & ex) {
-                return Error{ in_.path(), t.info_offset, "tensor " + t.name + ": " + ex.what() };
+                return in_.error_at(t.index, uint64_t(first * src_rs), ex.what());
             }
-            if (Result<uint64_t> r = w_.write_tensor_data(i, q_.data(), uint64_t(nr * dst_rs)); !r) {
+            if (Result<uint64_t> r = w_.write_tensor_data(out_index_[i], q_.data(), uint64_t(nr * dst_rs)); !r) {
                 return r.error();
             }
             bytes_done_ += uint64_t(nr * src_rs);
             if (m + 1 < n_mats || r0 + nr < nrows) {
                 report(i, false);
+            }
+        }
+        if (p_.tensor_scale[i] != 0) {
+            const float s = params.nvfp4_tensor_scale;
+            if (Result<uint64_t> r = w_.write_tensor_data(scale_index_[i], &s, sizeof s); !r) {
+                return r.error();
             }
         }
     }
@@ -493,19 +601,30 @@ Result<uint64_t> Driver::run() {
     if (auto e = add_metadata()) {
         return *e;
     }
+    out_index_.assign(p_.source.size(), 0);
+    scale_index_.assign(p_.source.size(), 0);
     for (size_t i = 0; i < p_.source.size(); ++i) {
-        const GgufTensor & t  = *p_.source[i];
-        const int          nd = ggml_n_dims(t.ne);
-        if (Result<size_t> r = w_.add_tensor(t.name, p_.out_ggml_type[i], std::span<const int64_t>(t.ne, size_t(nd)));
-            !r) {
+        const SourceTensor & t  = p_.source[i];
+        const int            nd = ggml_n_dims(t.ne);
+        Result<size_t>       r = w_.add_tensor(t.name, p_.out_ggml_type[i], std::span<const int64_t>(t.ne, size_t(nd)));
+        if (!r) {
             return r.error();
+        }
+        out_index_[i] = *r;
+        if (p_.tensor_scale[i] != 0) {
+            const int64_t  one[1] = { 1 };
+            Result<size_t> rs     = w_.add_tensor(scale_name(t.name), Format::F32, std::span<const int64_t>(one, 1));
+            if (!rs) {
+                return rs.error();
+            }
+            scale_index_[i] = *rs;
         }
     }
     if (Result<uint64_t> r = w_.begin(out_); !r) {
         return r;
     }
     for (size_t i = 0; i < p_.source.size(); ++i) {
-        const bool           convert = p_.out_ggml_type[i] != p_.source[i]->ggml_type;
+        const bool           convert = p_.out_ggml_type[i] != p_.source[i].ggml_type;
         std::optional<Error> e       = convert ? convert_tensor(i) : copy_tensor(i);
         if (e) {
             w_.discard();
@@ -522,13 +641,17 @@ Result<uint64_t> Driver::run() {
 
 } // namespace
 
-Result<QuantizeSummary> quantize_gguf(const GgufFile & in, const std::string & out_path, FileType ftype,
-                                      const QuantizeConfig & cfg) {
+Result<GgufQuantPlan> plan_gguf_quantization(const GgufFile & in, FileType ftype, const QuantizeConfig & cfg) {
+    return plan_quantization(GgufSource(in), ftype, cfg);
+}
+
+Result<QuantizeSummary> quantize_model(const TensorSource & in, const std::string & out_path, FileType ftype,
+                                       const QuantizeConfig & cfg) {
     const auto t0 = std::chrono::steady_clock::now();
     if (std::optional<Error> e = check_output_path(in.path(), out_path)) {
         return *e;
     }
-    Result<GgufQuantPlan> plan = plan_gguf_quantization(in, ftype, cfg);
+    Result<GgufQuantPlan> plan = plan_quantization(in, ftype, cfg);
     if (!plan) {
         return plan.error();
     }
@@ -544,6 +667,11 @@ Result<QuantizeSummary> quantize_gguf(const GgufFile & in, const std::string & o
     s.file_size       = *size;
     s.seconds         = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
     return s;
+}
+
+Result<QuantizeSummary> quantize_gguf(const GgufFile & in, const std::string & out_path, FileType ftype,
+                                      const QuantizeConfig & cfg) {
+    return quantize_model(GgufSource(in), out_path, ftype, cfg);
 }
 
 } // namespace nibble

@@ -1,4 +1,5 @@
-// The quantize driver: GGUF in, GGUF out, tensor by tensor, byte-identical with llama-quantize for the
+// The quantize driver: GGUF (or a Hugging Face checkpoint converted on the fly, model/hf_convert.h)
+// in, GGUF out, tensor by tensor, byte-identical with llama-quantize for the
 // same input, file type, options and importance matrix (FORMATS.md §4.6; proven by
 // tests/golden/test_quantize_golden.cpp against ../shared/golden/llama-quantize).
 //
@@ -12,6 +13,7 @@
 #include "formats/nvfp4.h"
 #include "io/gguf.h"
 #include "io/imatrix.h"
+#include "io/tensor_source.h"
 #include "plan/file_type.h"
 #include "plan/quant_policy.h"
 
@@ -40,10 +42,13 @@ struct QuantizeConfig {
     // n_expert) are read from the GGUF where left at their defaults; has_imatrix is set from imatrix.
     QuantOptions                                  policy;
     // NVFP4 scale search half-width (QuantParams::nvfp4_search); 0 = ggml's round-to-nearest.
-    int                                           nvfp4_search = kNvfp4DefaultSearch;
-    int                                           n_threads    = 0; // <= 0: all hardware threads
+    int                                           nvfp4_search       = kNvfp4DefaultSearch;
+    // NVFP4 per-tensor second-level scale (`<name>.scale`, FORMATS.md §2.9): candidates per octave
+    // for nvfp4_tensor_scale_candidates; 0 = off (ggml's layout only, as llama-quantize writes).
+    int                                           nvfp4_tensor_scale = 0;
+    int                                           n_threads          = 0; // <= 0: all hardware threads
     // Importance matrix (load_imatrix); nullptr or no entries: none.
-    const Imatrix *                               imatrix      = nullptr;
+    const Imatrix *                               imatrix            = nullptr;
     // Value of `quantize.imatrix.file`; empty: imatrix->path. llama-quantize stores the path as typed.
     std::string                                   imatrix_label;
     // Called after every row chunk and every tensor, on the calling thread.
@@ -53,16 +58,18 @@ struct QuantizeConfig {
     const std::atomic<bool> *                     cancel = nullptr;
 };
 
-// The per-tensor plan for one GGUF input, in output order, with the sizes it implies.
+// The per-tensor plan for one input, in output order, with the sizes it implies.
 struct GgufQuantPlan {
     QuantPlan                         plan;          // policy decisions; plan.errors include ours below
-    std::vector<const GgufTensor *>   source;        // input tensor of each decision
+    std::vector<SourceTensor>         source;        // input tensor of each decision (index: in the source)
     std::vector<uint32_t>             out_ggml_type; // ggml type written (the input's when not converted)
     std::vector<uint64_t>             out_nbytes;
-    std::vector<const ImatrixEntry *> imatrix;        // per tensor: the entry used, or nullptr
-    uint64_t                          bytes_in   = 0; // Σ input tensor bytes (llama-quantize "model size")
-    uint64_t                          bytes_out  = 0; // Σ output tensor bytes ("quant size")
-    int64_t                           n_elements = 0;
+    std::vector<const ImatrixEntry *> imatrix;      // per tensor: the entry used, or nullptr
+    std::vector<uint8_t>              tensor_scale; // per tensor: 1 = NVFP4 with a `.scale` side-car after it
+    int                               n_tensor_scales = 0;
+    uint64_t                          bytes_in        = 0; // Σ input tensor bytes (llama-quantize "model size")
+    uint64_t                          bytes_out       = 0; // Σ output tensor bytes ("quant size")
+    int64_t                           n_elements      = 0;
     QuantOptions                      options; // the policy options as completed from the metadata
 };
 
@@ -86,6 +93,7 @@ struct QuantizeSummary {
 // hyper-parameters) are an Error; per-tensor problems (no shape fallback, requantizing without
 // permission, an imatrix of the wrong size, ...) are collected in plan.errors so a dry run can show
 // all of them.
+Result<GgufQuantPlan> plan_quantization(const TensorSource & in, FileType ftype, const QuantizeConfig & cfg);
 Result<GgufQuantPlan> plan_gguf_quantization(const GgufFile & in, FileType ftype, const QuantizeConfig & cfg);
 
 // Sizes and counts of a plan, as the summary of a dry run.
@@ -101,6 +109,8 @@ std::optional<Error> check_output_path(const std::string & in_path, const std::s
 // Quantizes `in` into `out_path`, atomically: a temporary file in the destination folder is renamed
 // over out_path at the end, and removed on any failure or cancellation (the Error then says
 // "cancelled"). Fails without writing anything when the plan has errors.
+Result<QuantizeSummary> quantize_model(const TensorSource & in, const std::string & out_path, FileType ftype,
+                                       const QuantizeConfig & cfg);
 Result<QuantizeSummary> quantize_gguf(const GgufFile & in, const std::string & out_path, FileType ftype,
                                       const QuantizeConfig & cfg);
 

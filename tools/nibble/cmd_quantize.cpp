@@ -1,10 +1,13 @@
 // `nibble quantize IN OUT TYPE [options]`: llama-quantize's job, byte for byte (src/quant/quantizer.h).
+// IN is a GGUF file or a Hugging Face SafeTensors folder, converted on the fly as convert_hf_to_gguf.py
+// would convert it (src/model/hf_convert.h) and then quantized exactly like that GGUF.
 // Progress goes to stderr (a bar on a terminal, one line per tensor otherwise), the summary to stdout.
 // Ctrl-C / SIGTERM stop at the next row chunk, remove the temporary output and exit with 130.
 #include "commands.h"
 #include "formats/format_table.h"
 #include "formats/nvfp4.h"
 #include "io/imatrix.h"
+#include "model/hf_convert.h"
 #include "quant/quantizer.h"
 
 #include <signal.h>
@@ -15,6 +18,7 @@
 #include <chrono>
 #include <cstdio>
 #include <filesystem>
+#include <memory>
 #include <string>
 #include <vector>
 
@@ -61,8 +65,9 @@ struct Args {
     std::vector<std::string> tensor_types;
     std::string              output_tensor_type, token_embedding_type;
     bool                     pure = false, leave_output = false, allow_requantize = false, dry_run = false;
-    int                      threads      = 0;
-    int                      nvfp4_search = kNvfp4DefaultSearch;
+    int                      threads            = 0;
+    int                      nvfp4_search       = kNvfp4DefaultSearch;
+    int                      nvfp4_tensor_scale = 0;
 };
 
 constexpr int kExitCancelled = 130; // 128 + SIGINT, what a shell reports for ^C
@@ -107,8 +112,8 @@ class ProgressPrinter {
             if (p.tensor_done) {
                 const TensorPlan & tp = plan_.plan.tensors[p.tensor];
                 std::fprintf(stderr, "[%4zu/%4zu] %-40s %7s -> %-7s %9.2f -> %8.2f MiB\n", p.tensor + 1, p.n_tensors,
-                             tp.name.c_str(), format_or_type(plan_.source[p.tensor]->ggml_type).c_str(),
-                             format_or_type(plan_.out_ggml_type[p.tensor]).c_str(), mib(plan_.source[p.tensor]->nbytes),
+                             tp.name.c_str(), format_or_type(plan_.source[p.tensor].ggml_type).c_str(),
+                             format_or_type(plan_.out_ggml_type[p.tensor]).c_str(), mib(plan_.source[p.tensor].nbytes),
                              mib(plan_.out_nbytes[p.tensor]));
             }
             return;
@@ -184,21 +189,20 @@ int run(const Args & a) {
     if (!fs::exists(a.in, ec)) {
         return fail(a.in + ": no such file or directory");
     }
-    if (fs::is_directory(a.in, ec)) {
-        return fail(a.in + " is a folder: quantizing Hugging Face checkpoints directly is not supported yet; "
-                           "give a GGUF file");
-    }
+    const bool hf_input =
+        fs::is_directory(a.in, ec) || a.in.ends_with(".safetensors") || a.in.ends_with(".safetensors.index.json");
     const std::optional<FileType> ftype = file_type_from_name(a.type);
     if (!ftype) {
         return fail("unknown type '" + a.type + "'; one of: " + file_type_names());
     }
     QuantizeConfig cfg;
-    cfg.n_threads         = a.threads;
-    cfg.nvfp4_search      = a.nvfp4_search;
-    QuantOptions & o      = cfg.policy;
-    o.pure                = a.pure;
-    o.leave_output_tensor = a.leave_output;
-    o.allow_requantize    = a.allow_requantize;
+    cfg.n_threads          = a.threads;
+    cfg.nvfp4_search       = a.nvfp4_search;
+    cfg.nvfp4_tensor_scale = a.nvfp4_tensor_scale;
+    QuantOptions & o       = cfg.policy;
+    o.pure                 = a.pure;
+    o.leave_output_tensor  = a.leave_output;
+    o.allow_requantize     = a.allow_requantize;
     std::string error;
     if (!a.output_tensor_type.empty() &&
         !(o.output_tensor_type = parse_ggml_type(a.output_tensor_type, "--output-tensor-type", error))) {
@@ -221,9 +225,29 @@ int run(const Args & a) {
         }
     }
 
-    Result<GgufFile> in = GgufFile::open(a.in);
-    if (!in) {
-        return fail(in.error().message());
+    // The input: a GGUF file, or a Hugging Face checkpoint seen as the GGUF its conversion would give.
+    std::optional<GgufFile>       gguf;
+    std::unique_ptr<TensorSource> in;
+    if (hf_input) {
+        HfConvertOptions                  conv{ hf_outtype_for(*ftype) };
+        Result<std::unique_ptr<HfSource>> hf = HfSource::open(a.in, conv);
+        if (!hf) {
+            return fail(hf.error().message());
+        }
+        std::fprintf(stderr, "nibble quantize: %s: Hugging Face %s checkpoint, converted as %s GGUF (%zu tensors)\n",
+                     a.in.c_str(), (*hf)->description().params.arch.c_str(), format_name((*hf)->outtype()),
+                     (*hf)->tensors().size());
+        for (const std::string & note : (*hf)->notes()) {
+            std::fprintf(stderr, "nibble quantize:   note: %s\n", note.c_str());
+        }
+        in = std::move(*hf);
+    } else {
+        Result<GgufFile> g = GgufFile::open(a.in);
+        if (!g) {
+            return fail(g.error().message());
+        }
+        gguf.emplace(std::move(*g));
+        in = std::make_unique<GgufSource>(*gguf);
     }
     std::optional<Imatrix> imatrix;
     if (!a.imatrix.empty()) {
@@ -240,7 +264,7 @@ int run(const Args & a) {
         cfg.imatrix_label = a.imatrix;
     }
 
-    Result<GgufQuantPlan> plan = plan_gguf_quantization(*in, *ftype, cfg);
+    Result<GgufQuantPlan> plan = plan_quantization(*in, *ftype, cfg);
     if (!plan) {
         return fail(plan.error().message());
     }
@@ -269,7 +293,7 @@ int run(const Args & a) {
     cfg.cancel                      = &g_cancel;
     const Result<QuantizeSummary> s = [&] {
         SignalGuard guard;
-        return quantize_gguf(*in, a.out, *ftype, cfg);
+        return quantize_model(*in, a.out, *ftype, cfg);
     }();
     progress.finish();
     if (!s) {
@@ -287,8 +311,13 @@ int run(const Args & a) {
 
 void add_quantize_command(CLI::App & app, int & exit_code) {
     static Args a;
-    CLI::App *  cmd = app.add_subcommand("quantize", "Quantize a GGUF model (llama-quantize compatible, plus NVFP4)");
-    cmd->add_option("input", a.in, "input model (.gguf: F32/F16/BF16, or quantized with --allow-requantize)")
+    CLI::App *  cmd = app.add_subcommand(
+         "quantize", "Quantize a GGUF model or a Hugging Face checkpoint (llama-quantize compatible, plus NVFP4)");
+    cmd->add_option("input", a.in,
+                    "input model: a .gguf file (F32/F16/BF16, or quantized with --allow-requantize), or a Hugging "
+                    "Face SafeTensors folder (llama, mistral, qwen2, qwen3; F32/F16/BF16 weights), converted as "
+                    "convert_hf_to_gguf.py would (to the target type for F32/F16/BF16, else its auto type) and "
+                    "then quantized")
         ->required();
     cmd->add_option("output", a.out, "output .gguf (written atomically; never the input)")->required();
     cmd->add_option("type", a.type, "file type: " + file_type_names())->required();
@@ -310,6 +339,11 @@ void add_quantize_command(CLI::App & app, int & exit_code) {
     cmd->add_option("-t,--threads", a.threads, "worker threads (default: all cores)")->check(CLI::Range(0, 4096));
     cmd->add_option("--nvfp4-search", a.nvfp4_search, "NVFP4 UE4M3 scale-search half-width (0 = ggml's RTN)")
         ->check(CLI::Range(0, 126));
+    cmd->add_option("--nvfp4-tensor-scale", a.nvfp4_tensor_scale,
+                    "NVFP4: also write a per-tensor second-level scale (`<name>.scale`, applied by llama.cpp after "
+                    "the matmul), chosen per tensor among this many candidates by the importance-weighted error; "
+                    "0 = off")
+        ->check(CLI::Range(0, 64));
     cmd->callback([&exit_code] { exit_code = run(a); });
 }
 
