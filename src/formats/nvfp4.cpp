@@ -5,15 +5,16 @@
 #include <algorithm>
 #include <cmath>
 #include <cstring>
+#include <vector>
 
 namespace nibble {
 
 namespace {
 
-constexpr int kSubBlocks = kQKNvfp4 / kQKNvfp4Sub;  // 4 scales per block
-constexpr int kHalfSub   = kQKNvfp4Sub / 2;         // element j shares a byte with element j + 8
-constexpr int kMinCode   = 0x01;                    // smallest non-zero UE4M3 scale (2^-9)
-constexpr int kMaxCode   = 0x7E;                    // 448; 0x7F is E4M3's NaN and ggml decodes it as 0
+constexpr int kSubBlocks = kQKNvfp4 / kQKNvfp4Sub; // 4 scales per block
+constexpr int kHalfSub   = kQKNvfp4Sub / 2;        // element j shares a byte with element j + 8
+constexpr int kMinCode   = 0x01;                   // smallest non-zero UE4M3 scale (2^-9)
+constexpr int kMaxCode   = 0x7E;                   // 448; 0x7F is E4M3's NaN and ggml decodes it as 0
 
 float sub_block_amax(const float * xb) {
     float amax = 0.0f;
@@ -27,7 +28,9 @@ float sub_block_amax(const float * xb) {
 }
 
 // The scale ggml picks: amax / 6 maps the largest E2M1 magnitude (6) onto amax.
-uint8_t base_code(float amax) { return fp32_to_ue4m3_ggml(amax / 6.0f); }
+uint8_t base_code(float amax) {
+    return fp32_to_ue4m3_ggml(amax / 6.0f);
+}
 
 void pack_sub_block(const uint8_t * q, uint8_t * qs) {
     for (int j = 0; j < kHalfSub; ++j) {
@@ -69,9 +72,9 @@ constexpr float kAbsorptionRatio = 0x1p21f;
 
 struct Fp4Grid {
     float dd;
-    float mid[kNumMagnitudes - 1];  // decision thresholds between consecutive magnitudes
-    float v6;                       // 8·dd
-    float v7;                       // 12·dd
+    float mid[kNumMagnitudes - 1]; // decision thresholds between consecutive magnitudes
+    float v6;                      // 8·dd
+    float v7;                      // 12·dd
 };
 
 Fp4Grid make_grid(float dd) {
@@ -89,7 +92,9 @@ bool grid_is_exact(float dd) {
     return dd >= 0x1p-100f && dd <= 0x1p100f && (f32_bits(dd) & 0x000FFFFFu) == 0;
 }
 
-inline uint8_t with_sign(int index, float x) { return uint8_t(index == 0 ? 0 : index | (std::signbit(x) ? 8 : 0)); }
+inline uint8_t with_sign(int index, float x) {
+    return uint8_t(index == 0 ? 0 : index | (std::signbit(x) ? 8 : 0));
+}
 
 inline uint8_t fp4_index(float x, const Fp4Grid & g) {
     const float a     = std::fabs(x);
@@ -116,7 +121,7 @@ void quantize_sub_block_ref(const float * xb, uint8_t & code, uint8_t * qs) {
         // dd = 0: every candidate's error is |x|, so the scan keeps code 0 (NaN included).
         std::memset(q, 0, sizeof(q));
     } else if (amax < kAbsorptionRatio * dd) {
-        const Fp4Grid g = make_grid(dd);
+        const Fp4Grid g              = make_grid(dd);
         int32_t       n[kQKNvfp4Sub] = {};
         for (int i = 0; i < kNumMagnitudes - 1; ++i) {
             for (int j = 0; j < kQKNvfp4Sub; ++j) {
@@ -143,7 +148,7 @@ void quantize_sub_block_ref(const float * xb, uint8_t & code, uint8_t * qs) {
 // indices of every scored code are cached, so the winner is never re-quantized.
 
 constexpr int kLanes      = 8;
-constexpr int kTableCodes = kMaxCode + 1 + kLanes;  // the last chunk of lanes may run past 0x7E
+constexpr int kTableCodes = kMaxCode + 1 + kLanes; // the last chunk of lanes may run past 0x7E
 
 // Per-code decision thresholds, laid out code-minor so that kLanes consecutive codes are one
 // contiguous load. Codes past 0x7E never win (thresholds +inf); their lanes are scored and dropped.
@@ -187,7 +192,9 @@ inline Float4 load4(const float * p) {
     return v;
 }
 
-inline Float4 splat(float v) { return Float4{ v, v, v, v }; }
+inline Float4 splat(float v) {
+    return Float4{ v, v, v, v };
+}
 
 // Scores codes c0 .. c0 + kLanes - 1: err[c] = Σ_j w_j·(|x_j| - k·dd)² in sequential fp32
 // (|x - (±v)| = ||x| - v| under RNE, so the magnitude gives the scan's error). Needs
@@ -205,7 +212,7 @@ void score_lanes(const float * xb, const float * wb, int c0, float * err, IndexC
         for (int g = 0; g < kGroups; ++g) {
             const int c = c0 + kVec * g;
             // Comparisons give -1 per true lane: n = number of midpoints below |x|.
-            Int4 n = Int4{};
+            Int4      n = Int4{};
             for (int i = 0; i < kNumMagnitudes - 1; ++i) {
                 n -= a > load4(t.mid[i] + c);
             }
@@ -295,7 +302,7 @@ void search_sub_block(const float * xb, const float * wb, int window, uint8_t & 
     pack_sub_block(q, qs);
 }
 
-}  // namespace
+} // namespace
 
 uint8_t nvfp4_fp4_index_fast(float x, float dd) {
     if (!grid_is_exact(dd)) {
@@ -330,11 +337,31 @@ void quantize_row_nvfp4_search(const float * x, void * y, int64_t n, const float
 
 void quantize_nvfp4(const float * x, void * y, int64_t nrows, int64_t n_per_row, const QuantParams & p) {
     // Search 0 is ggml's quantize_nvfp4: the reference per row, importance matrix ignored.
-    const int64_t row_bytes = n_per_row / kQKNvfp4 * int64_t(sizeof(BlockNVFP4));
-    for (int64_t row = 0; row < nrows; ++row) {
-        char * yr = static_cast<char *>(y) + row * row_bytes;
-        quantize_row_nvfp4_search(x + row * n_per_row, yr, n_per_row, p.imatrix, p.nvfp4_search);
+    const int64_t      row_bytes = n_per_row / kQKNvfp4 * int64_t(sizeof(BlockNVFP4));
+    std::vector<float> scaled;
+    if (p.nvfp4_tensor_scale != 1.0f) {
+        scaled.resize(size_t(n_per_row));
     }
+    for (int64_t row = 0; row < nrows; ++row) {
+        char *        yr = static_cast<char *>(y) + row * row_bytes;
+        const float * xr = x + row * n_per_row;
+        if (!scaled.empty()) {
+            // Division, not multiplication by the reciprocal: x / s is what a reader of the
+            // FORMATS.md §2.9 contract (y = s * dequant) would compute as the target.
+            for (int64_t j = 0; j < n_per_row; ++j) {
+                scaled[size_t(j)] = xr[j] / p.nvfp4_tensor_scale;
+            }
+            xr = scaled.data();
+        }
+        quantize_row_nvfp4_search(xr, yr, n_per_row, p.imatrix, p.nvfp4_search);
+    }
+}
+
+float nvfp4_tensor_scale_for(float amax, float target) {
+    if (!(amax > 0.0f) || !std::isfinite(amax) || !(target > 0.0f)) {
+        return 1.0f;
+    }
+    return amax / (6.0f * target);
 }
 
 void dequantize_row_nvfp4(const void * x, float * y, int64_t n) {
@@ -367,4 +394,91 @@ double nvfp4_weighted_sq_error(const float * x, const void * y, int64_t n, const
     return err;
 }
 
-}  // namespace nibble
+} // namespace nibble
+
+namespace nibble {
+
+std::vector<float> nvfp4_tensor_scale_candidates(float amax, int n) {
+    std::vector<float> cands{ 1.0f };
+    for (int k = 0; k < n; ++k) {
+        const float s = nvfp4_tensor_scale_for(amax, 128.0f * std::exp2(float(k) / float(n)));
+        if (s != 1.0f) {
+            cands.push_back(s);
+        }
+    }
+    return cands;
+}
+
+void nvfp4_add_candidate_errors(const float * x, int64_t nrows, int64_t n_per_row, const QuantParams & p,
+                                const std::vector<float> & cands, std::vector<double> & err, ThreadPool * pool) {
+    const int64_t       row_bytes = n_per_row / kQKNvfp4 * int64_t(sizeof(BlockNVFP4));
+    // per_row[c * nrows + i], summed in row order afterwards so the total does not depend on how
+    // rows were split between threads.
+    std::vector<double> per_row(cands.size() * size_t(nrows));
+    auto                work = [&](int64_t i0, int64_t i1) {
+        std::vector<float>   scaled(static_cast<size_t>(n_per_row));
+        std::vector<uint8_t> q(static_cast<size_t>(row_bytes));
+        for (int64_t i = i0; i < i1; ++i) {
+            const float * xr = x + i * n_per_row;
+            for (size_t c = 0; c < cands.size(); ++c) {
+                const float s = cands[c];
+                for (int64_t j = 0; j < n_per_row; ++j) {
+                    scaled[size_t(j)] = xr[j] / s;
+                }
+                quantize_row_nvfp4_search(scaled.data(), q.data(), n_per_row, p.imatrix, p.nvfp4_search);
+                // Σ w (x/s - q)² · s² = Σ w (x - s q)², up to the rounding of x/s.
+                per_row[c * size_t(nrows) + size_t(i)] =
+                    nvfp4_weighted_sq_error(scaled.data(), q.data(), n_per_row, p.imatrix) * double(s) * double(s);
+            }
+        }
+    };
+    if (pool != nullptr) {
+        pool->parallel_for(nrows, 1, work);
+    } else {
+        work(0, nrows);
+    }
+    err.resize(cands.size(), 0.0);
+    for (size_t c = 0; c < cands.size(); ++c) {
+        for (int64_t i = 0; i < nrows; ++i) {
+            err[c] += per_row[c * size_t(nrows) + size_t(i)];
+        }
+    }
+}
+
+float nvfp4_pick_tensor_scale(const std::vector<float> & cands, const std::vector<double> & err) {
+    size_t best = 0;
+    for (size_t c = 1; c < cands.size() && c < err.size(); ++c) {
+        if (err[c] < err[best]) {
+            best = c;
+        }
+    }
+    return cands.empty() ? 1.0f : cands[best];
+}
+
+float nvfp4_choose_tensor_scale(const float * x, int64_t nrows, int64_t n_per_row, const QuantParams & p,
+                                int n_candidates, int64_t row_stride, ThreadPool * pool) {
+    float amax = 0.0f;
+    for (int64_t i = 0; i < nrows * n_per_row; ++i) {
+        if (amax < std::fabs(x[i])) {
+            amax = std::fabs(x[i]);
+        }
+    }
+    const std::vector<float> cands = nvfp4_tensor_scale_candidates(amax, n_candidates);
+    row_stride                     = std::max<int64_t>(1, row_stride);
+    std::vector<float> sampled;
+    const float *      rows = x;
+    int64_t            n    = nrows;
+    if (row_stride > 1) {
+        n = (nrows + row_stride - 1) / row_stride;
+        sampled.resize(size_t(n * n_per_row));
+        for (int64_t i = 0; i < n; ++i) {
+            std::copy_n(x + i * row_stride * n_per_row, n_per_row, sampled.data() + i * n_per_row);
+        }
+        rows = sampled.data();
+    }
+    std::vector<double> err;
+    nvfp4_add_candidate_errors(rows, n, n_per_row, p, cands, err, pool);
+    return nvfp4_pick_tensor_scale(cands, err);
+}
+
+} // namespace nibble

@@ -22,13 +22,13 @@ namespace {
 constexpr double kMinReductionReal    = 0.25;
 constexpr double kMinReductionOutlier = 0.07;
 
-constexpr int     kSearchWindow = 12;  // the quantizer tool's default (kNvfp4DefaultSearch)
+constexpr int     kSearchWindow = 12; // the quantizer tool's default (kNvfp4DefaultSearch)
 constexpr int64_t kSweepPairs   = 1000000;
 
 struct GoldenSet {
-    std::vector<float> x;        // kRows x kPerRow
-    std::vector<float> imatrix;  // kPerRow, one weight per column
-    std::vector<char>  ref_q;    // ggml's quantize_nvfp4 output
+    std::vector<float> x;       // kRows x kPerRow
+    std::vector<float> imatrix; // kPerRow, one weight per column
+    std::vector<char>  ref_q;   // ggml's quantize_nvfp4 output
 };
 
 GoldenSet load_set(const std::string & dir, const std::string & set) {
@@ -39,14 +39,16 @@ GoldenSet load_set(const std::string & dir, const std::string & set) {
     return s;
 }
 
-int64_t nvfp4_row_bytes(int64_t n) { return n / kQKNvfp4 * int64_t(sizeof(BlockNVFP4)); }
+int64_t nvfp4_row_bytes(int64_t n) {
+    return n / kQKNvfp4 * int64_t(sizeof(BlockNVFP4));
+}
 
 std::vector<char> quantize_rows(const GoldenSet & s, const float * weights, int window) {
     const int64_t     row_bytes = nvfp4_row_bytes(golden::kPerRow);
     std::vector<char> q(size_t(golden::kRows * row_bytes));
     for (int64_t r = 0; r < golden::kRows; ++r) {
-        quantize_row_nvfp4_search(s.x.data() + r * golden::kPerRow, q.data() + r * row_bytes, golden::kPerRow,
-                                  weights, window);
+        quantize_row_nvfp4_search(s.x.data() + r * golden::kPerRow, q.data() + r * row_bytes, golden::kPerRow, weights,
+                                  window);
     }
     return q;
 }
@@ -94,7 +96,7 @@ TEST(Nvfp4Search, WindowTwelveLowersWeightedError) {
     for (const auto & [set, min_reduction] : cases) {
         SCOPED_TRACE(set);
         const GoldenSet s = load_set(dir, set);
-        const float *   w = s.imatrix.data();  // per column; every row is quantized on its own
+        const float *   w = s.imatrix.data(); // per column; every row is quantized on its own
 
         const double err0  = weighted_error(s, quantize_rows(s, w, 0), w);
         const double err12 = weighted_error(s, quantize_rows(s, w, kSearchWindow), w);
@@ -115,7 +117,7 @@ TEST(Nvfp4Search, WindowTwelveLowersWeightedError) {
 // Random (x, dd) pairs: dd over all codes (0, subnormal 1..7, normal up to 0x7E), x spread over
 // the grid, beyond saturation, at exact midpoints and their neighbours, random bit patterns.
 TEST(Nvfp4Search, FastIndexMatchesGgmlScan) {
-    static constexpr int kMagnitudes[8] = { 0, 1, 2, 3, 4, 6, 8, 12 };
+    static constexpr int                    kMagnitudes[8] = { 0, 1, 2, 3, 4, 6, 8, 12 };
     std::mt19937_64                         rng(20260818);
     std::uniform_int_distribution<int>      code(0, 0x7F);
     std::uniform_real_distribution<float>   linear(-14.0f, 14.0f);
@@ -138,7 +140,7 @@ TEST(Nvfp4Search, FastIndexMatchesGgmlScan) {
             default: {
                 const int m  = int(bits(rng) % 7);
                 float     mp = float(kMagnitudes[m] + kMagnitudes[m + 1]) * dd * 0.5f;
-                const int ul = int(bits(rng) % 5) - 2;  // the midpoint and up to 2 ulps either side
+                const int ul = int(bits(rng) % 5) - 2; // the midpoint and up to 2 ulps either side
                 for (int s = 0; s < std::abs(ul); ++s) {
                     mp = std::nextafter(mp, ul < 0 ? 0.0f : INFINITY);
                 }
@@ -159,5 +161,37 @@ TEST(Nvfp4Search, FastIndexMatchesGgmlScan) {
     EXPECT_EQ(mismatches, 0);
 }
 
-}  // namespace
-}  // namespace nibble
+TEST(Nvfp4TensorScale, UnitScaleIsThePlainLayoutAndPickPrefersNone) {
+    std::mt19937                    rng(7);
+    std::normal_distribution<float> nd(0.0f, 0.02f);
+    std::vector<float>              x(4 * 256);
+    for (float & v : x) {
+        v = nd(rng);
+    }
+    QuantParams p;
+    p.nvfp4_search = 12;
+    std::vector<char> a(4 * 4 * sizeof(BlockNVFP4)), b(a.size());
+    quantize_nvfp4(x.data(), a.data(), 4, 256, p);
+    p.nvfp4_tensor_scale = 1.0f;
+    quantize_nvfp4(x.data(), b.data(), 4, 256, p);
+    EXPECT_EQ(a, b);
+    // Candidates: "none" first, then one octave of targets below 256; ties keep the earliest.
+    const std::vector<float> c = nvfp4_tensor_scale_candidates(0.6f, 8);
+    ASSERT_EQ(c.size(), 9u);
+    EXPECT_EQ(c[0], 1.0f);
+    EXPECT_FLOAT_EQ(c[1], 0.6f / (6.0f * 128.0f));
+    EXPECT_EQ(nvfp4_pick_tensor_scale(c, std::vector<double>(9, 1.0)), 1.0f);
+    std::vector<double> err(9, 1.0);
+    err[3] = 0.5;
+    EXPECT_EQ(nvfp4_pick_tensor_scale(c, err), c[3]);
+    // Small weights (amax/6 deep in UE4M3's subnormals) are where a second-level scale must help.
+    for (float & v : x) {
+        v *= 0.05f;
+    }
+    p.nvfp4_tensor_scale = 1.0f;
+    const float s        = nvfp4_choose_tensor_scale(x.data(), 4, 256, p, 8, 1, nullptr);
+    EXPECT_NE(s, 1.0f);
+}
+
+} // namespace
+} // namespace nibble

@@ -10,6 +10,7 @@
 #include <gtest/gtest.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <atomic>
 #include <cmath>
 #include <cstring>
@@ -213,6 +214,54 @@ TEST_F(QuantizerTest, Nvfp4FileTypeRules) {
     EXPECT_EQ(bytes(*rtn.find_tensor("blk.0.attn_q.weight")),
               expected(Format::NVFP4, values(kTensors[1], 1), 256, 256, nullptr, 0));
     EXPECT_NE(bytes(*rtn.find_tensor("blk.0.attn_q.weight")), bytes(*g.find_tensor("blk.0.attn_q.weight")));
+}
+
+TEST_F(QuantizerTest, Nvfp4TensorScaleSideCars) {
+    QuantizeConfig cfg;
+    cfg.nvfp4_tensor_scale     = 8;
+    const GgufFile           g = quantize(FileType::NVFP4, cfg);
+    // A side-car only after NVFP4 tensors llama.cpp reads one for (attn_q and attn_v here;
+    // ffn_up_exps is a stack of experts, token_embd/output/attn_k are Q8_0), directly after its weight.
+    std::vector<std::string> names;
+    for (const GgufTensor & t : g.tensors()) {
+        names.push_back(t.name);
+    }
+    const auto q = std::find(names.begin(), names.end(), "blk.0.attn_q.weight");
+    ASSERT_NE(q, names.end());
+    ASSERT_NE(q + 1, names.end());
+    EXPECT_EQ(*(q + 1), "blk.0.attn_q.scale");
+    EXPECT_EQ(std::count_if(names.begin(), names.end(),
+                            [](const std::string & n) { return n.find(".scale") != std::string::npos; }),
+              2);
+    EXPECT_NE(g.find_tensor("blk.0.attn_v.scale"), nullptr);
+    const GgufTensor * st = g.find_tensor("blk.0.attn_q.scale");
+    ASSERT_EQ(st->ggml_type, 0u);
+    ASSERT_EQ(st->numel(), 1);
+    float scale = 0;
+    std::memcpy(&scale, st->data, sizeof scale);
+    EXPECT_TRUE(std::isfinite(scale) && scale > 0);
+
+    // The bytes are quantize(x / scale), and the chosen scale is never worse than none by the
+    // measure it is chosen by (all candidates include "none").
+    const std::vector<float> x = values(kTensors[1], 1);
+    std::vector<float>       xs(x.size());
+    for (size_t i = 0; i < x.size(); ++i) {
+        xs[i] = x[i] / scale;
+    }
+    EXPECT_EQ(bytes(*g.find_tensor("blk.0.attn_q.weight")), expected(Format::NVFP4, xs, 256, 256, nullptr, 12));
+    const std::vector<uint8_t> none = expected(Format::NVFP4, x, 256, 256, nullptr, 12);
+    const GgufTensor *         qt   = g.find_tensor("blk.0.attn_q.weight");
+    double                     e_s = 0, e_1 = 0;
+    const int64_t              rb = row_size(Format::NVFP4, 256);
+    for (int64_t r = 0; r < 256; ++r) {
+        e_s += nvfp4_weighted_sq_error(xs.data() + r * 256, qt->data + r * rb, 256, nullptr) * double(scale) *
+               double(scale);
+        e_1 += nvfp4_weighted_sq_error(x.data() + r * 256, none.data() + r * rb, 256, nullptr);
+    }
+    EXPECT_LE(e_s, e_1 * (1 + 1e-6));
+    // Off by default: llama-quantize's layout.
+    const GgufFile plain = quantize(FileType::NVFP4, QuantizeConfig{}, "plain.gguf");
+    EXPECT_EQ(plain.find_tensor("blk.0.attn_q.scale"), nullptr);
 }
 
 TEST_F(QuantizerTest, OutputDoesNotDependOnThreadCount) {
