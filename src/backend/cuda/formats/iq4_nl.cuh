@@ -1,5 +1,6 @@
 // IQ4_NL on the GPU: x = d * kValuesIq4nl[q]. Planes: qs (16 B/block, nibbles reordered per word, see
-// lut_order_word), d (fp16). The non-linear code book is looked up four nibbles at a time with prmt.
+// lut_order_word), d (fp16). The non-linear code book is looked up four nibbles at a time with prmt
+// (lut16_split).
 #pragma once
 
 #include "backend/cuda/gemv_common.cuh"
@@ -17,7 +18,7 @@ constexpr uint32_t lut16_word(const int8_t (&t)[16], int i) {
 
 // Repack transform shared by the code-book formats (IQ4_NL, IQ4_XS, MXFP4, NVFP4): every 32-bit
 // word of the quants becomes [its four low nibbles | its four high nibbles], so that each 16-bit
-// half is a ready prmt selector for four consecutive activations (lut16_ordered). GGUF keeps them
+// half is a ready prmt selector for four consecutive activations (lut16_split). GGUF keeps them
 // interleaved per byte, which costs two more prmt per 8 weights to untangle.
 constexpr uint32_t lut_order_word(uint32_t w) {
     uint32_t o = 0;
@@ -65,26 +66,67 @@ struct LutFormatBase {
     }
 };
 
+// A 16-entry int8 code book whose codes 0-7 share one sign and codes 8-15 the other (E2M1:
+// + then -, IQ4_NL: - then +), as magnitudes < 0x80: a0/a1 for codes 0-7, b0/b1 for 8-15.
+constexpr uint32_t lut8_mag_word(const int8_t (&t)[16], int first) {
+    uint32_t w = 0;
+    for (int i = 0; i < 4; ++i) {
+        const int v = t[first + i] < 0 ? -t[first + i] : t[first + i];
+        w |= uint32_t(v) << (8 * i);
+    }
+    return w;
+}
+
+template <const int8_t (&kBook)[16]> struct SplitLut {
+    static constexpr uint32_t a0 = lut8_mag_word(kBook, 0);
+    static constexpr uint32_t a1 = lut8_mag_word(kBook, 4);
+    static constexpr uint32_t b0 = lut8_mag_word(kBook, 8);
+    static constexpr uint32_t b1 = lut8_mag_word(kBook, 12);
+};
+
 #ifdef __CUDACC__
-// lut16 for a word in lut_order_word order: .x = values of the four low-half nibbles (the word's
-// GGUF low nibbles), .y = the four high-half ones. 11 instructions per 8 weights.
-__device__ __forceinline__ int2 lut16_ordered(uint32_t q, const uint4 & tab) {
-    const uint32_t sel  = q & 0x77777777u;
-    const uint32_t hsel = ((q >> 1) & 0x44444444u) | 0x32103210u;
-    const uint32_t a0   = __byte_perm(tab.x, tab.y, sel);
-    const uint32_t b0   = __byte_perm(tab.z, tab.w, sel);
-    const uint32_t a1   = __byte_perm(tab.x, tab.y, sel >> 16);
-    const uint32_t b1   = __byte_perm(tab.z, tab.w, sel >> 16);
-    return make_int2(int(__byte_perm(a0, b0, hsel)), int(__byte_perm(a1, b1, hsel >> 16)));
+__device__ __forceinline__ uint32_t prmt(uint32_t a, uint32_t b, uint32_t sel) {
+    uint32_t r;
+    asm("prmt.b32 %0, %1, %2, %3;" : "=r"(r) : "r"(a), "r"(b), "r"(sel));
+    return r;
+}
+
+// Four weights of a code-book format as two dp4a operands: .a holds |value| where the code is 0-7
+// and 0 elsewhere, .b |value| where the code is 8-15 and 0 elsewhere.
+struct Split4 {
+    int a, b;
+};
+
+// Look-up for a word in lut_order_word order (low half: the word's four GGUF low nibbles, high half:
+// the four high ones). prmt's selector nibble is the code itself: bits 0-2 pick a byte of the
+// 8-entry magnitude table and bit 3 set replicates that byte's sign bit, i.e. yields 0 since every
+// magnitude is < 0x80. So prmt(a, q) is the code-0-7 part and prmt(b, q ^ 0x8888) the code-8-15
+// part: 7 instructions per 8 weights (the single-table look-up with a merging prmt took 11) for
+// twice the dp4a, which run on the other pipe.
+template <class T> __device__ __forceinline__ void lut16_split(uint32_t q, Split4 & lo, Split4 & hi) {
+    const uint32_t qx = q ^ 0x88888888u;
+    lo                = { int(prmt(T::a0, T::a1, q)), int(prmt(T::b0, T::b1, qx)) };
+    hi                = { int(prmt(T::a0, T::a1, q >> 16)), int(prmt(T::b0, T::b1, qx >> 16)) };
+}
+
+// 16 weights (four Split4 in order) against 16 int8 activations; the a and b parts accumulate
+// apart, the caller combines them with the code book's signs.
+__device__ __forceinline__ void dot16_split(const Split4 & w0, const Split4 & w1, const Split4 & w2, const Split4 & w3,
+                                            const int4 & x, int & sa, int & sb) {
+    sa = __dp4a(w0.a, x.x, sa);
+    sb = __dp4a(w0.b, x.x, sb);
+    sa = __dp4a(w1.a, x.y, sa);
+    sb = __dp4a(w1.b, x.y, sb);
+    sa = __dp4a(w2.a, x.z, sa);
+    sb = __dp4a(w2.b, x.z, sb);
+    sa = __dp4a(w3.a, x.w, sa);
+    sb = __dp4a(w3.b, x.w, sb);
 }
 #endif
 
-struct Iq4Lut {
-    static constexpr uint32_t kW0 = lut16_word(kValuesIq4nl, 0);
-    static constexpr uint32_t kW1 = lut16_word(kValuesIq4nl, 1);
-    static constexpr uint32_t kW2 = lut16_word(kValuesIq4nl, 2);
-    static constexpr uint32_t kW3 = lut16_word(kValuesIq4nl, 3);
-};
+// IQ4_NL's code book: codes 0-7 negative, 8-15 positive (value = b - a).
+using Iq4Split = SplitLut<kValuesIq4nl>;
+static_assert(kValuesIq4nl[7] < 0 && kValuesIq4nl[8] > 0, "IQ4_NL code book signs");
 
 template <> struct GemvFormat<Format::IQ4_NL> : LutFormatBase {
     static constexpr Format kFormat     = Format::IQ4_NL;
@@ -111,18 +153,15 @@ template <> struct GemvFormat<Format::IQ4_NL> : LutFormatBase {
 
     template <int B, int R, class XT>
     __device__ __forceinline__ static void dot(const Frag (&f)[R], int c, const XView & x, float (&acc)[R][B]) {
-        const uint4 tab = make_uint4(Iq4Lut::kW0, Iq4Lut::kW1, Iq4Lut::kW2, Iq4Lut::kW3);
         const int   k   = 32 * c;
-        int         lo[R][4], hi[R][4];
+        Split4    lo[R][4], hi[R][4];
         float       d[R];
 #pragma unroll
         for (int r = 0; r < R; ++r) {
             const uint32_t q[4] = { f[r].q.x, f[r].q.y, f[r].q.z, f[r].q.w };
 #pragma unroll
             for (int j = 0; j < 4; ++j) {
-                const int2 v = lut16_ordered(q[j], tab);
-                lo[r][j]     = v.x;
-                hi[r][j]     = v.y;
+                lut16_split<Iq4Split>(q[j], lo[r][j], hi[r][j]);
             }
             d[r] = half_bits_to_float(f[r].d);
         }
@@ -133,9 +172,10 @@ template <> struct GemvFormat<Format::IQ4_NL> : LutFormatBase {
             const float dx = x.ds32(b, k).x;
 #pragma unroll
             for (int r = 0; r < R; ++r) {
-                int s = dot16(lo[r][0], lo[r][1], lo[r][2], lo[r][3], xa, 0);
-                s     = dot16(hi[r][0], hi[r][1], hi[r][2], hi[r][3], xb, s);
-                acc[r][b] += d[r] * dx * float(s);
+                int sa = 0, sb = 0;
+                dot16_split(lo[r][0], lo[r][1], lo[r][2], lo[r][3], xa, sa, sb);
+                dot16_split(hi[r][0], hi[r][1], hi[r][2], hi[r][3], xb, sa, sb);
+                acc[r][b] += d[r] * dx * float(sb - sa);
             }
         }
     }

@@ -35,10 +35,9 @@ template <> struct GemvFormat<Format::IQ4_XS> : LutFormatBase {
 
     template <int B, int R, class XT>
     __device__ __forceinline__ static void dot(const Frag (&f)[R], int c, const XView & x, float (&acc)[R][B]) {
-        const uint4 tab = make_uint4(Iq4Lut::kW0, Iq4Lut::kW1, Iq4Lut::kW2, Iq4Lut::kW3);
         const int   k   = 64 * c;
         const int   p   = c & 3;
-        int2        v[R][8];
+        Split4    lo[R][8], hi[R][8];
         float       dl[R][2];
 #pragma unroll
         for (int r = 0; r < R; ++r) {
@@ -46,7 +45,7 @@ template <> struct GemvFormat<Format::IQ4_XS> : LutFormatBase {
                                     f[r].q1.x, f[r].q1.y, f[r].q1.z, f[r].q1.w };
 #pragma unroll
             for (int j = 0; j < 8; ++j) {
-                v[r][j] = lut16_ordered(q[j], tab);
+                lut16_split<Iq4Split>(q[j], lo[r][j], hi[r][j]);
             }
             const float    d  = half_bits_to_float(f[r].side.x & 0xffffu);
             const uint32_t sh = (f[r].side.x >> 16) >> (4 * p);
@@ -64,10 +63,13 @@ template <> struct GemvFormat<Format::IQ4_XS> : LutFormatBase {
             const float dx1 = x.ds32(b, k + 32).x;
 #pragma unroll
             for (int r = 0; r < R; ++r) {
-                int s0 = dot16(v[r][0].x, v[r][1].x, v[r][2].x, v[r][3].x, x0, 0);
-                s0     = dot16(v[r][0].y, v[r][1].y, v[r][2].y, v[r][3].y, x1, s0);
-                int s1 = dot16(v[r][4].x, v[r][5].x, v[r][6].x, v[r][7].x, x2, 0);
-                s1     = dot16(v[r][4].y, v[r][5].y, v[r][6].y, v[r][7].y, x3, s1);
+                int s0a = 0, s0b = 0, s1a = 0, s1b = 0;
+                dot16_split(lo[r][0], lo[r][1], lo[r][2], lo[r][3], x0, s0a, s0b);
+                dot16_split(hi[r][0], hi[r][1], hi[r][2], hi[r][3], x1, s0a, s0b);
+                dot16_split(lo[r][4], lo[r][5], lo[r][6], lo[r][7], x2, s1a, s1b);
+                dot16_split(hi[r][4], hi[r][5], hi[r][6], hi[r][7], x3, s1a, s1b);
+                const int s0 = s0b - s0a;
+                const int s1 = s1b - s1a;
                 acc[r][b] += dl[r][0] * dx0 * float(s0) + dl[r][1] * dx1 * float(s1);
             }
         }

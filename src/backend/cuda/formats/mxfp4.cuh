@@ -1,6 +1,6 @@
 // MXFP4 on the GPU: x = E2M1(q) * 2^(e-127). Planes: qs (16 B/block; GGUF keeps element j low and
-// j+16 high, the repack reorders each word as lut_order_word), e (E8M0, 1 B). The doubled integer code book (kValuesFp4) goes through dp4a and
-// the halved E8M0 scale (e8m0_to_fp32_half) undoes the doubling, as on the CPU.
+// j+16 high, the repack reorders each word as lut_order_word), e (E8M0, 1 B). The doubled integer code book
+// (kValuesFp4) goes through dp4a and the halved E8M0 scale (e8m0_to_fp32_half) undoes the doubling, as on the CPU.
 #pragma once
 
 #include "backend/cuda/formats/iq4_nl.cuh"
@@ -9,12 +9,9 @@
 
 namespace nibble::cuda::gemv_detail {
 
-struct Fp4Lut {
-    static constexpr uint32_t kW0 = lut16_word(kValuesFp4, 0);
-    static constexpr uint32_t kW1 = lut16_word(kValuesFp4, 1);
-    static constexpr uint32_t kW2 = lut16_word(kValuesFp4, 2);
-    static constexpr uint32_t kW3 = lut16_word(kValuesFp4, 3);
-};
+// The doubled E2M1 code book: codes 0-7 non-negative, 8-15 non-positive (value = a - b).
+using Fp4Split = SplitLut<kValuesFp4>;
+static_assert(kValuesFp4[7] > 0 && kValuesFp4[15] < 0, "E2M1 code book signs");
 
 template <> struct GemvFormat<Format::MXFP4> : LutFormatBase {
     static constexpr Format kFormat     = Format::MXFP4;
@@ -46,18 +43,15 @@ template <> struct GemvFormat<Format::MXFP4> : LutFormatBase {
 
     template <int B, int R, class XT>
     __device__ __forceinline__ static void dot(const Frag (&f)[R], int c, const XView & x, float (&acc)[R][B]) {
-        const uint4 tab = make_uint4(Fp4Lut::kW0, Fp4Lut::kW1, Fp4Lut::kW2, Fp4Lut::kW3);
         const int   k   = 32 * c;
-        int         lo[R][4], hi[R][4];
+        Split4    lo[R][4], hi[R][4];
         float       d[R];
 #pragma unroll
         for (int r = 0; r < R; ++r) {
             const uint32_t q[4] = { f[r].q.x, f[r].q.y, f[r].q.z, f[r].q.w };
 #pragma unroll
             for (int j = 0; j < 4; ++j) {
-                const int2 v = lut16_ordered(q[j], tab);
-                lo[r][j]     = v.x;
-                hi[r][j]     = v.y;
+                lut16_split<Fp4Split>(q[j], lo[r][j], hi[r][j]);
             }
             d[r] = e8m0_half(f[r].e);
         }
@@ -68,9 +62,10 @@ template <> struct GemvFormat<Format::MXFP4> : LutFormatBase {
             const float dx = x.ds32(b, k).x;
 #pragma unroll
             for (int r = 0; r < R; ++r) {
-                int s = dot16(lo[r][0], lo[r][1], lo[r][2], lo[r][3], xa, 0);
-                s     = dot16(hi[r][0], hi[r][1], hi[r][2], hi[r][3], xb, s);
-                acc[r][b] += d[r] * dx * float(s);
+                int sa = 0, sb = 0;
+                dot16_split(lo[r][0], lo[r][1], lo[r][2], lo[r][3], xa, sa, sb);
+                dot16_split(hi[r][0], hi[r][1], hi[r][2], hi[r][3], xb, sa, sb);
+                acc[r][b] += d[r] * dx * float(sa - sb);
             }
         }
     }

@@ -54,9 +54,8 @@ template <> struct GemvFormat<Format::NVFP4> : LutFormatBase {
 
     template <int B, int R, class XT>
     __device__ __forceinline__ static void dot(const Frag (&f)[R], int c, const XView & x, float (&acc)[R][B]) {
-        const uint4 tab = make_uint4(Fp4Lut::kW0, Fp4Lut::kW1, Fp4Lut::kW2, Fp4Lut::kW3);
         const int   k   = 64 * c;
-        int2        v[R][8];  // per word: (low-nibble values, high-nibble values)
+        Split4    lo[R][8], hi[R][8]; // per word: low-half and high-half nibbles
         float       sc[R][4];
 #pragma unroll
         for (int r = 0; r < R; ++r) {
@@ -64,7 +63,7 @@ template <> struct GemvFormat<Format::NVFP4> : LutFormatBase {
                                     f[r].q1.x, f[r].q1.y, f[r].q1.z, f[r].q1.w };
 #pragma unroll
             for (int j = 0; j < 8; ++j) {
-                v[r][j] = lut16_ordered(q[j], tab);
+                lut16_split<Fp4Split>(q[j], lo[r][j], hi[r][j]);
             }
             scales_x2(f[r].d, sc[r]);
         }
@@ -82,8 +81,9 @@ template <> struct GemvFormat<Format::NVFP4> : LutFormatBase {
                 float t[2] = { 0.0f, 0.0f };
 #pragma unroll
                 for (int s = 0; s < 4; ++s) {
-                    const int i = dot16(v[r][2 * s].x, v[r][2 * s + 1].x, v[r][2 * s].y, v[r][2 * s + 1].y, xs[s], 0);
-                    t[s / 2] += sc[r][s] * float(i);
+                    int sa = 0, sb = 0;
+                    dot16_split(lo[r][2 * s], lo[r][2 * s + 1], hi[r][2 * s], hi[r][2 * s + 1], xs[s], sa, sb);
+                    t[s / 2] += sc[r][s] * float(sa - sb);
                 }
                 acc[r][b] += dx0 * t[0] + dx1 * t[1];
             }
