@@ -71,7 +71,7 @@ double launch_floor_us(cudaStream_t s, int pdl_mode) {
 // pdl: 0 off, 1 trigger at kernel entry, 2 trigger after the main loop.
 void launch_layers(const std::vector<Layer> & layers, const Outputs & out, const DeviceX & xh, const DeviceX & xf,
                    int batch, bool fused, int pdl, cudaStream_t s) {
-    const cuda::GemvOptions opt{ .pdl = pdl != 0, .pdl_trigger_late = pdl == 2, .l2_prefetch_bytes = lab_l2_prefetch() };
+    const cuda::GemvOptions opt{ .pdl = pdl != 0, .pdl_trigger_late = pdl == 2 };
     const auto              F16 = cuda::ActType::F16;
     for (const Layer & l : layers) {
         if (fused) {
@@ -117,8 +117,8 @@ int main(int argc, char ** argv) {
     const double        copy = cb.best();
     const double  read = measure_read_gbps(s, ctx.num_sms());
     std::printf("device: %s, %d SMs; copy %.0f GB/s (read+write; cudaMemcpy %.0f, copy kernel %.0f),\n"
-                "read-only stream %.0f GB/s; L2 prefetch %d bytes per warp (-1: default)\n\n",
-                ctx.name().c_str(), ctx.num_sms(), copy, cb.memcpy_gbps, cb.kernel_gbps, read, lab_l2_prefetch());
+                "read-only stream %.0f GB/s\n\n",
+                ctx.name().c_str(), ctx.num_sms(), copy, cb.memcpy_gbps, cb.kernel_gbps, read);
 
     std::printf("launch floor (empty kernels, one graph): %.2f us plain, %.2f us PDL early, %.2f us PDL late\n\n",
                 launch_floor_us(s, 0), launch_floor_us(s, 1), launch_floor_us(s, 2));

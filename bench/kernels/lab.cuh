@@ -13,7 +13,6 @@
 #include <algorithm>
 #include <cmath>
 #include <cstdio>
-#include <cstdlib>
 #include <functional>
 #include <random>
 #include <thread>
@@ -250,13 +249,6 @@ inline void cublas_bf16_gemv(cublasHandle_t h, const __nv_bfloat16 * w, int rows
 }
 
 inline const char * fmt_name(Format f) { return format_name(f); }
-
-// GemvOptions::l2_prefetch_bytes for the labs: NIBBLE_L2_PREFETCH from the environment, else the
-// library default (-1). Lets one binary sweep the prefetch distance.
-inline int lab_l2_prefetch() {
-    const char * e = std::getenv("NIBBLE_L2_PREFETCH");
-    return e != nullptr ? std::atoi(e) : -1;
-}
 
 inline double bits_per_weight(Format f) { return format_info(f).bits_per_weight(); }
 

@@ -48,12 +48,6 @@ const FormatOps * find_format_ops(Format f) {
 
 namespace {
 
-// L2 prefetch distance per warp (GemvOptions::l2_prefetch_bytes). Off: in the decode stream (H100,
-// 2026-11-22, 4 fused launches + PDL early, batch 1) 4 KB per warp lost 0-1 points of copy bandwidth
-// on the 4-bit formats and 16 KB lost 5-6 (BF16: 100% -> 86% / 80%); the register double buffer
-// already keeps enough bytes in flight and the extra copy-engine requests only add L2 traffic.
-constexpr int kDefaultL2PrefetchBytes = 0;
-
 int64_t align_up(int64_t v, int64_t a) { return (v + a - 1) / a * a; }
 
 int col_multiple(const FormatOps & ops) { return std::max(ops.block_k, ops.chunk_k); }
@@ -194,14 +188,6 @@ GemvError launch(std::span<const GemvWeights> w, std::span<const GemvOutput> y, 
     p.K     = int(w[0].layout.cols);
     p.pdl_trigger_late = opt.pdl_trigger_late ? 1 : 0;
     p.x_bf16           = xt == ActType::BF16 ? 1 : 0;
-    {
-        const int chunk_bytes = ops->planes[0].padded * ops->chunk_k / ops->block_k;
-        const int pf_bytes    = opt.l2_prefetch_bytes < 0 ? kDefaultL2PrefetchBytes : opt.l2_prefetch_bytes;
-        p.pf_chunks           = pf_bytes / (R * chunk_bytes);
-        for (int i = 0; i < ops->nplanes; ++i) {
-            p.pf_bpc[i] = ops->planes[i].padded * ops->chunk_k / ops->block_k;
-        }
-    }
     if (ops->int_dot) {
         // x is staged per K slice; 16384 / slots columns keep the staging under 24 KB of shared
         // memory (int8 + 0.5 B/value of scales and sums) so ~9 blocks fit on an SM.

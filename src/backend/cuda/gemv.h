@@ -88,9 +88,6 @@ struct GemvOptions {
     // (false, measured best in the decode stream) or once every block has finished its main loop
     // (true). See docs/performance.md.
     bool pdl_trigger_late = false;
-    // Bytes per warp that the kernel asks the copy engine to bring into L2 ahead of its register
-    // loads (cp.async.bulk.prefetch.L2): -1 for the measured default (none, see gemv.cu), 0 for none.
-    int  l2_prefetch_bytes = -1;
 };
 
 // y = W·x for `batch` activation columns x[b * ldx + k] (fp16 or bf16, 16-byte aligned, ldx % 8 == 0).

@@ -45,8 +45,6 @@ struct Params {
     int          xstride;  // shared-memory bytes per staged column: kslice rounded up to 128
     int          pdl_trigger_late;  // launch_dependents after the main loop (1) or at kernel entry (0)
     int          x_bf16;            // integer formats: x is bf16 (1) or fp16 (0); float formats template it
-    int          pf_chunks;          // L2 prefetch distance in plane-0 chunks per row (0: none)
-    int          pf_bpc[kMaxPlanes];  // bytes of each plane per plane-0 chunk (0: no such plane)
 };
 
 using KernelFn = void (*)(Params);
@@ -154,19 +152,6 @@ __device__ __forceinline__ int dot16(int w0, int w1, int w2, int w3, const int4 
 }
 
 __device__ __forceinline__ float half_bits_to_float(uint32_t h) { return __half2float(__ushort_as_half(uint16_t(h))); }
-
-// Asks the copy engine to bring bytes [begin, end) into L2 without touching registers or shared
-// memory (cp.async.bulk.prefetch.L2, sm_90). The range is widened to 16-byte bounds; callers keep it
-// inside their allocation (planes are 256-byte aligned and padded).
-__device__ __forceinline__ void l2_prefetch(const uint8_t * begin, const uint8_t * end) {
-#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900
-    const uint64_t b = reinterpret_cast<uint64_t>(begin) & ~uint64_t(15);
-    const uint64_t e = (reinterpret_cast<uint64_t>(end) + 15) & ~uint64_t(15);
-    if (e > b) {
-        asm volatile("cp.async.bulk.prefetch.L2.global [%0], %1;" ::"l"(b), "r"(uint32_t(e - b)) : "memory");
-    }
-#endif
-}
 
 #endif  // __CUDACC__
 

@@ -118,20 +118,6 @@ __device__ __forceinline__ void dot_frags(const typename F::Frag (&f)[U][R], int
     }
 }
 
-// L2 prefetch of chunks [c_begin, c_end) (clamped to ce) of the row and plane this lane serves:
-// lane pl * R + r serves row r, plane pl (set up once in the kernel), other lanes hold null.
-struct Prefetcher {
-    const uint8_t * base = nullptr;
-    int             bpc  = 0;  // bytes per chunk in this lane's plane
-
-    __device__ __forceinline__ void operator()(int c_begin, int c_end, int ce) const {
-        c_end = min(c_end, ce);
-        if (base != nullptr && c_begin < c_end) {
-            l2_prefetch(base + int64_t(c_begin) * bpc, base + int64_t(c_end) * bpc);
-        }
-    }
-};
-
 // Loads per thread per iteration: R * U = 4 chunks of 16 bytes (2 of 32 bytes).
 template <class F, int R> __host__ __device__ constexpr int unroll_for() {
     constexpr int u = (4 * 16 / F::kChunkBytes) / R;
@@ -173,20 +159,6 @@ __global__ void __launch_bounds__(kMaxThreads) gemv_kernel(const Params p) {
         }
     }
 
-    // Weight bytes ahead of the register loads go to L2 through the copy engine (one bulk prefetch
-    // per row and plane per iteration): more bytes in flight per SM than the register buffers hold.
-    Prefetcher pf;
-    if (p.pf_chunks > 0 && lane < R * kMaxPlanes) {
-        const int r  = lane % R;
-        const int pl = lane / R;
-        if (p.pf_bpc[pl] > 0) {
-            const Segment & sg  = p.seg[kSilu ? r / Rout : s];
-            const int       row = min(row0 + (kSilu ? r % Rout : r), sg.rows - 1);
-            pf.base             = sg.plane[pl] + row * sg.stride[pl];
-            pf.bpc              = p.pf_bpc[pl];
-        }
-    }
-
     extern __shared__ __align__(16) uint8_t smem[];
     XView xv;
     xv.qstride    = p.xstride;
@@ -223,11 +195,6 @@ __global__ void __launch_bounds__(kMaxThreads) gemv_kernel(const Params p) {
         typename F::Frag f0[U][R];
         typename F::Frag f1[kDoubleBuffer ? U : 1][kDoubleBuffer ? R : 1];
         const int        c0 = cb + lane;
-        const int        step = (kDoubleBuffer ? 64 : 32) * U;  // chunks per row per iteration
-        const int        dist = max(p.pf_chunks, step);
-        if (p.pf_chunks > 0) {
-            pf(cb, cb + dist + step, ce);
-        }
         load_frags<F, R, U>(f0, rows, c0, ce);
         if constexpr (kDoubleBuffer) {
             load_frags<F, R, U>(f1, rows, c0 + 32 * U, ce);
@@ -242,9 +209,6 @@ __global__ void __launch_bounds__(kMaxThreads) gemv_kernel(const Params p) {
         }
         if constexpr (kDoubleBuffer) {
             for (int c = c0; c < ce; c += 64 * U) {
-                if (p.pf_chunks > 0) {
-                    pf(c - lane + dist + step, c - lane + dist + 2 * step, ce);
-                }
                 dot_frags<F, B, R, U, XT>(f0, c, ce, xv, acc);
                 load_frags<F, R, U>(f0, rows, c + 64 * U, ce);
                 dot_frags<F, B, R, U, XT>(f1, c + 32 * U, ce, xv, acc);
@@ -252,9 +216,6 @@ __global__ void __launch_bounds__(kMaxThreads) gemv_kernel(const Params p) {
             }
         } else {
             for (int c = c0; c < ce; c += 32 * U) {
-                if (p.pf_chunks > 0) {
-                    pf(c - lane + dist + step, c - lane + dist + 2 * step, ce);
-                }
                 if (c != c0) {
                     load_frags<F, R, U>(f0, rows, c, ce);
                 }
