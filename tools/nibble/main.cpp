@@ -13,6 +13,9 @@ int main(int argc, char ** argv) {
     nibble::cli::add_eval_formats_command(app, exit_code);
     nibble::cli::add_inspect_command(app, exit_code);
     nibble::cli::add_quantize_command(app, exit_code);
+    nibble::cli::add_run_command(app, exit_code);
+    nibble::cli::add_perplexity_command(app, exit_code);
+    nibble::cli::add_imatrix_command(app, exit_code);
     try {
         app.parse(argc, argv);
     } catch (const CLI::ParseError & e) {
