@@ -40,7 +40,9 @@ void signed_absmax(int n, const float * x, float & max, float & amax) {
     }
 }
 
-int clamp_int(int v, int lo, int hi) { return std::max(lo, std::min(hi, v)); }
+int clamp_int(int v, int lo, int hi) {
+    return std::max(lo, std::min(hi, v));
+}
 
 float qx_weight(const float * qw, const float * x, int i, int rmse_type) {
     if (qw) {
@@ -58,9 +60,9 @@ float qx_weight(const float * qw, const float * x, int i, int rmse_type) {
     }
 }
 
-}  // namespace
+} // namespace
 
-float make_qx_quants(int n, int nmax, const float * x, int8_t * L, int rmse_type, const float * qw) {
+NIBBLE_HOT float make_qx_quants(int n, int nmax, const float * x, int8_t * L, int rmse_type, const float * qw) {
     float max, amax;
     signed_absmax(n, x, max, amax);
     if (amax < kGroupMaxEps) {
@@ -82,8 +84,8 @@ float make_qx_quants(int n, int nmax, const float * x, int8_t * L, int rmse_type
     float sumlx = 0;
     float suml2 = 0;
     for (int i = 0; i < n; ++i) {
-        const int l = clamp_int(nearest_int(iscale * x[i]), -nmax, nmax - 1);
-        L[i]        = int8_t(l + nmax);
+        const int l   = clamp_int(nearest_int(iscale * x[i]), -nmax, nmax - 1);
+        L[i]          = int8_t(l + nmax);
         const float w = qx_weight(qw, x, i, rmse_type);
         sumlx += w * x[i] * l;
         suml2 += w * l * l;
@@ -133,8 +135,8 @@ float make_q3_quants(int n, int nmax, const float * x, int8_t * L, bool do_rmse)
     float sumlx = 0;
     float suml2 = 0;
     for (int i = 0; i < n; ++i) {
-        const int l = clamp_int(nearest_int(iscale * x[i]), -nmax, nmax - 1);
-        L[i]        = int8_t(l);
+        const int l   = clamp_int(nearest_int(iscale * x[i]), -nmax, nmax - 1);
+        L[i]          = int8_t(l);
         const float w = x[i] * x[i];
         sumlx += w * x[i] * l;
         suml2 += w * l * l;
@@ -172,13 +174,14 @@ float make_q3_quants(int n, int nmax, const float * x, int8_t * L, bool do_rmse)
 namespace {
 
 // The common body of make_qkx2_quants / make_qkx3_quants. `weights` may be null only for qkx3.
-float make_qkx_quants(int n, int nmax, const float * x, const float * weights, uint8_t * L, float * the_min,
-                      uint8_t * Laux, float rmin, float rdelta, int nstep, bool use_mad, bool strict_degenerate) {
-    auto weight = [&](int i) { return weights ? weights[i] : x[i] * x[i]; };
-    float min   = x[0];
-    float max   = x[0];
-    float sum_w = weight(0);
-    float sum_x = sum_w * x[0];
+NIBBLE_HOT float make_qkx_quants(int n, int nmax, const float * x, const float * weights, uint8_t * L, float * the_min,
+                                 uint8_t * Laux, float rmin, float rdelta, int nstep, bool use_mad,
+                                 bool strict_degenerate) {
+    auto  weight = [&](int i) { return weights ? weights[i] : x[i] * x[i]; };
+    float min    = x[0];
+    float max    = x[0];
+    float sum_w  = weight(0);
+    float sum_x  = sum_w * x[0];
     for (int i = 1; i < n; ++i) {
         if (x[i] < min) {
             min = x[i];
@@ -216,8 +219,8 @@ float make_qkx_quants(int n, int nmax, const float * x, const float * weights, u
         iscale      = (rmin + rdelta * is + nmax) / (max - min);
         float sum_l = 0, sum_l2 = 0, sum_xl = 0;
         for (int i = 0; i < n; ++i) {
-            const int l = clamp_int(nearest_int(iscale * (x[i] - min)), 0, nmax);
-            Laux[i]     = uint8_t(l);
+            const int l   = clamp_int(nearest_int(iscale * (x[i] - min)), 0, nmax);
+            Laux[i]       = uint8_t(l);
             const float w = weight(i);
             sum_l += w * l;
             sum_l2 += w * l * l;
@@ -249,7 +252,7 @@ float make_qkx_quants(int n, int nmax, const float * x, const float * weights, u
     return scale;
 }
 
-}  // namespace
+} // namespace
 
 float make_qkx2_quants(int n, int nmax, const float * x, const float * weights, uint8_t * L, float * the_min,
                        uint8_t * Laux, float rmin, float rdelta, int nstep, bool use_mad) {
@@ -300,8 +303,8 @@ float make_qp_quants(int n, int nmax, const float * x, uint8_t * L, const float 
     float sumlx = 0;
     float suml2 = 0;
     for (int i = 0; i < n; ++i) {
-        const int l = std::min(nmax, nearest_int(iscale * x[i]));
-        L[i]        = uint8_t(l);
+        const int l   = std::min(nmax, nearest_int(iscale * x[i]));
+        L[i]          = uint8_t(l);
         const float w = quant_weights[i];
         sumlx += w * x[i] * l;
         suml2 += w * l * l;
@@ -352,7 +355,7 @@ void iq4_grid_sums(const float * xb, const float * weight, float id, uint8_t * L
     }
 }
 
-}  // namespace
+} // namespace
 
 float iq4_group_scale(const float * xb, const float * weight, int ntry, uint8_t * L) {
     float max, amax;
@@ -377,4 +380,4 @@ float iq4_group_scale(const float * xb, const float * weight, int ntry, uint8_t 
     return d;
 }
 
-}  // namespace nibble
+} // namespace nibble

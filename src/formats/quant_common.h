@@ -8,11 +8,19 @@
 
 namespace nibble {
 
-inline constexpr float kGroupMaxEps = 1e-15f;  // "all zero" threshold (GROUP_MAX_EPS)
+inline constexpr float kGroupMaxEps = 1e-15f; // "all zero" threshold (GROUP_MAX_EPS)
 
 // The IQ4_NL / IQ4_XS non-linear code book.
-inline constexpr int8_t kValuesIq4nl[16] = {-127, -104, -83, -65, -49, -35, -22, -10,
-                                            1,    13,   25,  38,  53,  69,  89,  113};
+inline constexpr int8_t kValuesIq4nl[16] = { -127, -104, -83, -65, -49, -35, -22, -10, 1, 13, 25, 38, 53, 69, 89, 113 };
+
+// Hot scalar quantizer loops get an AVX2 clone picked at load time (GCC function multiversioning).
+// AVX2 only, no FMA: with -ffp-contract=off the arithmetic, and so every output byte, is the same in
+// both clones; the clone only lets the compiler use 256-bit registers for the element-wise parts.
+#if defined(__GNUC__) && !defined(__clang__) && defined(__x86_64__) && !defined(__SANITIZE_ADDRESS__)
+#define NIBBLE_HOT __attribute__((target_clones("avx2", "default")))
+#else
+#define NIBBLE_HOT
+#endif
 
 // Round half to even via the 1.5*2^23 magic number; valid for |v| <= 4194303.
 inline int nearest_int(float v) {
@@ -58,4 +66,4 @@ inline float sum_squares(const float * x, int64_t n) {
     return s;
 }
 
-}  // namespace nibble
+} // namespace nibble
