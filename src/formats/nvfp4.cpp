@@ -1,6 +1,7 @@
 #include "formats/nvfp4.h"
 
 #include "formats/minifloat.h"
+#include "formats/quant_common.h"
 
 #include <algorithm>
 #include <cmath>
@@ -177,29 +178,37 @@ const CodeTables & code_tables() {
 // Magnitude-index cache of one sub-block: index[j][c] for element j under code c.
 using IndexCache = int32_t[kQKNvfp4Sub][kTableCodes];
 
-// Four candidate codes side by side (GCC/Clang vector extension: SSE2 on x86-64, NEON on arm64).
+// Eight candidate codes side by side (GCC/Clang vector extension: two SSE2 halves on baseline
+// x86-64, one AVX2 register in the NIBBLE_HOT clone of search_sub_block, NEON pairs on arm64).
 // Every operation is lane-wise IEEE fp32 (no contraction under -ffp-contract=off), so each lane
-// computes exactly the scalar formula. Explicit vectors because the auto-vectorized version swung
-// between 50 and 170 MB/s with -O2/-O3 and the lane count (GCC 12, EPYC, 2026-08).
-using Float4       = float __attribute__((vector_size(16)));
-using Int4         = int32_t __attribute__((vector_size(16)));
-constexpr int kVec = 4;
+// computes exactly the scalar formula and both clones give the same bytes. Explicit vectors because
+// the auto-vectorized version swung between 50 and 170 MB/s with -O2/-O3 and the lane count (GCC
+// 12, EPYC, 2026-08).
+// The helpers below pass 32-byte vectors by value; they are internal and always inlined, so the
+// baseline-vs-AVX calling convention GCC warns about (-Wpsabi) never applies.
+#if defined(__GNUC__) && !defined(__clang__)
+#pragma GCC diagnostic ignored "-Wpsabi"
+#endif
+using Float4       = float __attribute__((vector_size(32)));
+using Int4         = int32_t __attribute__((vector_size(32)));
+constexpr int kVec = 8;
 static_assert(kLanes % kVec == 0, "lanes come in whole vectors");
 
-inline Float4 load4(const float * p) {
+__attribute__((always_inline)) inline Float4 load4(const float * p) {
     Float4 v;
     std::memcpy(&v, p, sizeof(v));
     return v;
 }
 
-inline Float4 splat(float v) {
-    return Float4{ v, v, v, v };
+__attribute__((always_inline)) inline Float4 splat(float v) {
+    return Float4{ v, v, v, v, v, v, v, v };
 }
 
 // Scores codes c0 .. c0 + kLanes - 1: err[c] = Σ_j w_j·(|x_j| - k·dd)² in sequential fp32
 // (|x - (±v)| = ||x| - v| under RNE, so the magnitude gives the scan's error). Needs
 // amax < kAbsorptionRatio·dd(c0): then the index is the number of midpoints below |x|.
-void score_lanes(const float * xb, const float * wb, int c0, float * err, IndexCache & index) {
+__attribute__((always_inline)) inline void score_lanes(const float * xb, const float * wb, int c0, float * err,
+                                                       IndexCache & index) {
     constexpr int      kGroups = kLanes / kVec;
     const CodeTables & t       = code_tables();
     Float4             e[kGroups];
@@ -251,7 +260,7 @@ constexpr float kUnitWeights[kQKNvfp4Sub] = { 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1
 // candidate must be strictly better than the best so far. base is always the first candidate,
 // even when it is 0 (a sub-block too small for any non-zero code), so the result is never worse
 // than the reference and ties keep the reference's choice.
-void search_sub_block(const float * xb, const float * wb, int window, uint8_t & code, uint8_t * qs) {
+NIBBLE_HOT void search_sub_block(const float * xb, const float * wb, int window, uint8_t & code, uint8_t * qs) {
     const float amax = sub_block_amax(xb);
     if (amax == 0.0f) {
         quantize_sub_block_ref(xb, code, qs);
