@@ -186,7 +186,7 @@ using IndexCache = int32_t[kQKNvfp4Sub][kTableCodes];
 // 12, EPYC, 2026-08).
 // The helpers below pass 32-byte vectors by value; they are internal and always inlined, so the
 // baseline-vs-AVX calling convention GCC warns about (-Wpsabi) never applies.
-#if defined(__GNUC__) && !defined(__clang__)
+#if defined(__GNUC__) // GCC and clang both name it -Wpsabi
 #pragma GCC diagnostic ignored "-Wpsabi"
 #endif
 using Float4       = float __attribute__((vector_size(32)));
