@@ -75,6 +75,21 @@ inline int superblock_sum(const int8_t * q, const int8_t * a, const int * scales
     return total;
 }
 
+// What Q4_K and Q5_K share once their 256 quants are unpacked into q: eight 6-bit (scale, min)
+// pairs, the integer dot with the Q8_K activations and the min correction from its group sums.
+template <class Block> float scale_min_superblock(const Block & x, const int8_t * q, const BlockQ8_K & y) {
+    int sc[8];
+    int summ = 0;
+    for (int g = 0; g < 8; ++g) {
+        uint8_t s, m;
+        get_scale_min_k4(g, x.scales, s, m);
+        sc[g] = s;
+        summ += m * (y.bsums[2 * g] + y.bsums[2 * g + 1]);
+    }
+    const int isum = superblock_sum(q, y.qs, sc, 32);
+    return y.d * h2f(x.d) * float(isum) - y.d * h2f(x.dmin) * float(summ);
+}
+
 } // namespace
 
 float vec_dot_f32_ref(int64_t n, const void * w, const void * a) {
@@ -260,22 +275,13 @@ float vec_dot_q4_k_ref(int64_t n, const void * w, const void * a) {
     float             sumf = 0;
     for (int64_t i = 0; i < n / kQK_K; ++i) {
         int8_t q[kQK_K];
-        int    sc[8];
-        int    summ = 0;
         for (int c = 0; c < 4; ++c) {
             for (int l = 0; l < 32; ++l) {
                 q[64 * c + l]      = int8_t(x[i].qs[32 * c + l] & 0xF);
                 q[64 * c + 32 + l] = int8_t(x[i].qs[32 * c + l] >> 4);
             }
         }
-        for (int g = 0; g < 8; ++g) {
-            uint8_t s, m;
-            get_scale_min_k4(g, x[i].scales, s, m);
-            sc[g] = s;
-            summ += m * (y[i].bsums[2 * g] + y[i].bsums[2 * g + 1]);
-        }
-        const int isum = superblock_sum(q, y[i].qs, sc, 32);
-        sumf += y[i].d * h2f(x[i].d) * float(isum) - y[i].d * h2f(x[i].dmin) * float(summ);
+        sumf += scale_min_superblock(x[i], q, y[i]);
     }
     return sumf;
 }
@@ -286,8 +292,6 @@ float vec_dot_q5_k_ref(int64_t n, const void * w, const void * a) {
     float             sumf = 0;
     for (int64_t i = 0; i < n / kQK_K; ++i) {
         int8_t q[kQK_K];
-        int    sc[8];
-        int    summ = 0;
         for (int c = 0; c < 4; ++c) {
             for (int l = 0; l < 32; ++l) {
                 const uint8_t ql = x[i].qs[32 * c + l], qh = x[i].qh[l];
@@ -295,14 +299,7 @@ float vec_dot_q5_k_ref(int64_t n, const void * w, const void * a) {
                 q[64 * c + 32 + l] = int8_t((ql >> 4) | (((qh >> (2 * c + 1)) & 1) << 4));
             }
         }
-        for (int g = 0; g < 8; ++g) {
-            uint8_t s, m;
-            get_scale_min_k4(g, x[i].scales, s, m);
-            sc[g] = s;
-            summ += m * (y[i].bsums[2 * g] + y[i].bsums[2 * g + 1]);
-        }
-        const int isum = superblock_sum(q, y[i].qs, sc, 32);
-        sumf += y[i].d * h2f(x[i].d) * float(isum) - y[i].d * h2f(x[i].dmin) * float(summ);
+        sumf += scale_min_superblock(x[i], q, y[i]);
     }
     return sumf;
 }
