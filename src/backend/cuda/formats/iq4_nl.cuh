@@ -149,6 +149,67 @@ struct Iq4Lut {
 using Iq4Split = SplitLut<kValuesIq4nl>;
 static_assert(kValuesIq4nl[7] < 0 && kValuesIq4nl[8] > 0, "IQ4_NL code book signs");
 
+#ifdef __CUDACC__
+// acc += d·dx·Σ value(q)·x over one 32-weight block per row of a code-book format with one scale per
+// block (IQ4_NL, MXFP4); words in lut_order_word order. kNegFirst: codes 0-7 are the negative half of
+// the book (IQ4_NL), not the positive one (E2M1). Batch >= 4 shares each look-up over more columns,
+// where the single-table look-up's fewer dp4a win (decode stream, H100: NVFP4 fused b8 9.08 ms split
+// vs 8.48 ms table); below 4 the split look-up's fewer integer ops win (batch 1: 76.8 % vs 66.4 %).
+template <class Lut, class Split, bool kNegFirst, int B, int R>
+__device__ __forceinline__ void lut_block32_dot(const uint4 (&qv)[R], const float (&d)[R], int k, const XView & x,
+                                                float (&acc)[R][B]) {
+    if constexpr (B >= 4) {
+        const uint4 tab = make_uint4(Lut::kW0, Lut::kW1, Lut::kW2, Lut::kW3);
+        int         lo[R][4], hi[R][4];
+#pragma unroll
+        for (int r = 0; r < R; ++r) {
+            const uint32_t q[4] = { qv[r].x, qv[r].y, qv[r].z, qv[r].w };
+#pragma unroll
+            for (int j = 0; j < 4; ++j) {
+                const int2 v = lut16_ordered(q[j], tab);
+                lo[r][j]     = v.x;
+                hi[r][j]     = v.y;
+            }
+        }
+#pragma unroll
+        for (int b = 0; b < B; ++b) {
+            const int4  xa = x.q16(b, k);
+            const int4  xb = x.q16(b, k + 16);
+            const float dx = x.ds32(b, k).x;
+#pragma unroll
+            for (int r = 0; r < R; ++r) {
+                int s = dot16(lo[r][0], lo[r][1], lo[r][2], lo[r][3], xa, 0);
+                s     = dot16(hi[r][0], hi[r][1], hi[r][2], hi[r][3], xb, s);
+                acc[r][b] += d[r] * dx * float(s);
+            }
+        }
+    } else {
+        Split4 lo[R][4], hi[R][4];
+#pragma unroll
+        for (int r = 0; r < R; ++r) {
+            const uint32_t q[4] = { qv[r].x, qv[r].y, qv[r].z, qv[r].w };
+#pragma unroll
+            for (int j = 0; j < 4; ++j) {
+                lut16_split<Split>(q[j], lo[r][j], hi[r][j]);
+            }
+        }
+#pragma unroll
+        for (int b = 0; b < B; ++b) {
+            const int4  xa = x.q16(b, k);
+            const int4  xb = x.q16(b, k + 16);
+            const float dx = x.ds32(b, k).x;
+#pragma unroll
+            for (int r = 0; r < R; ++r) {
+                int sa = 0, sb = 0;
+                dot16_split(lo[r][0], lo[r][1], lo[r][2], lo[r][3], xa, sa, sb);
+                dot16_split(hi[r][0], hi[r][1], hi[r][2], hi[r][3], xb, sa, sb);
+                acc[r][b] += d[r] * dx * float(kNegFirst ? sb - sa : sa - sb);
+            }
+        }
+    }
+}
+#endif
+
 template <> struct GemvFormat<Format::IQ4_NL> : LutFormatBase {
     static constexpr Format kFormat     = Format::IQ4_NL;
     static constexpr bool   kIntDot     = true;
@@ -173,75 +234,15 @@ template <> struct GemvFormat<Format::IQ4_NL> : LutFormatBase {
     }
 
     template <int B, int R, class XT>
-    __device__ __forceinline__ static void dot_table(const Frag (&f)[R], int c, const XView & x, float (&acc)[R][B]) {
-        const uint4 tab = make_uint4(Iq4Lut::kW0, Iq4Lut::kW1, Iq4Lut::kW2, Iq4Lut::kW3);
-        const int   k   = 32 * c;
-        int         lo[R][4], hi[R][4];
-        float       d[R];
-#pragma unroll
-        for (int r = 0; r < R; ++r) {
-            const uint32_t q[4] = { f[r].q.x, f[r].q.y, f[r].q.z, f[r].q.w };
-#pragma unroll
-            for (int j = 0; j < 4; ++j) {
-                const int2 v = lut16_ordered(q[j], tab);
-                lo[r][j]     = v.x;
-                hi[r][j]     = v.y;
-            }
-            d[r] = half_bits_to_float(f[r].d);
-        }
-#pragma unroll
-        for (int b = 0; b < B; ++b) {
-            const int4  xa = x.q16(b, k);
-            const int4  xb = x.q16(b, k + 16);
-            const float dx = x.ds32(b, k).x;
-#pragma unroll
-            for (int r = 0; r < R; ++r) {
-                int s = dot16(lo[r][0], lo[r][1], lo[r][2], lo[r][3], xa, 0);
-                s     = dot16(hi[r][0], hi[r][1], hi[r][2], hi[r][3], xb, s);
-                acc[r][b] += d[r] * dx * float(s);
-            }
-        }
-    }
-
-    template <int B, int R, class XT>
-    __device__ __forceinline__ static void dot_split(const Frag (&f)[R], int c, const XView & x, float (&acc)[R][B]) {
-        const int   k   = 32 * c;
-        Split4    lo[R][4], hi[R][4];
-        float       d[R];
-#pragma unroll
-        for (int r = 0; r < R; ++r) {
-            const uint32_t q[4] = { f[r].q.x, f[r].q.y, f[r].q.z, f[r].q.w };
-#pragma unroll
-            for (int j = 0; j < 4; ++j) {
-                lut16_split<Iq4Split>(q[j], lo[r][j], hi[r][j]);
-            }
-            d[r] = half_bits_to_float(f[r].d);
-        }
-#pragma unroll
-        for (int b = 0; b < B; ++b) {
-            const int4  xa = x.q16(b, k);
-            const int4  xb = x.q16(b, k + 16);
-            const float dx = x.ds32(b, k).x;
-#pragma unroll
-            for (int r = 0; r < R; ++r) {
-                int sa = 0, sb = 0;
-                dot16_split(lo[r][0], lo[r][1], lo[r][2], lo[r][3], xa, sa, sb);
-                dot16_split(hi[r][0], hi[r][1], hi[r][2], hi[r][3], xb, sa, sb);
-                acc[r][b] += d[r] * dx * float(sb - sa);
-            }
-        }
-    }
-
-    // Batch >= 4 shares each look-up over more columns, where the single-table look-up's fewer
-    // dp4a win (decode stream, H100: NVFP4 fused b8 9.08 ms split vs 8.48 ms table); below 4 the
-    // split look-up's fewer integer ops win (batch 1: 76.8 % vs 66.4 % of copy).
-    template <int B, int R, class XT>
     __device__ __forceinline__ static void dot(const Frag (&f)[R], int c, const XView & x, float (&acc)[R][B]) {
-        if constexpr (B >= 4) {
-            dot_table<B, R, XT>(f, c, x, acc);
-        } else {
-            dot_split<B, R, XT>(f, c, x, acc);
+        uint4 q[R];
+        float d[R];
+#pragma unroll
+        for (int r = 0; r < R; ++r) {
+            q[r] = f[r].q;
+            d[r] = half_bits_to_float(f[r].d);
         }
+        lut_block32_dot<Iq4Lut, Iq4Split, true, B, R>(q, d, 32 * c, x, acc);
     }
 #endif
 };

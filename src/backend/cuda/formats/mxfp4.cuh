@@ -49,75 +49,15 @@ template <> struct GemvFormat<Format::MXFP4> : LutFormatBase {
     }
 
     template <int B, int R, class XT>
-    __device__ __forceinline__ static void dot_table(const Frag (&f)[R], int c, const XView & x, float (&acc)[R][B]) {
-        const uint4 tab = make_uint4(Fp4Lut::kW0, Fp4Lut::kW1, Fp4Lut::kW2, Fp4Lut::kW3);
-        const int   k   = 32 * c;
-        int         lo[R][4], hi[R][4];
-        float       d[R];
-#pragma unroll
-        for (int r = 0; r < R; ++r) {
-            const uint32_t q[4] = { f[r].q.x, f[r].q.y, f[r].q.z, f[r].q.w };
-#pragma unroll
-            for (int j = 0; j < 4; ++j) {
-                const int2 v = lut16_ordered(q[j], tab);
-                lo[r][j]     = v.x;
-                hi[r][j]     = v.y;
-            }
-            d[r] = e8m0_half(f[r].e);
-        }
-#pragma unroll
-        for (int b = 0; b < B; ++b) {
-            const int4  xa = x.q16(b, k);
-            const int4  xb = x.q16(b, k + 16);
-            const float dx = x.ds32(b, k).x;
-#pragma unroll
-            for (int r = 0; r < R; ++r) {
-                int s = dot16(lo[r][0], lo[r][1], lo[r][2], lo[r][3], xa, 0);
-                s     = dot16(hi[r][0], hi[r][1], hi[r][2], hi[r][3], xb, s);
-                acc[r][b] += d[r] * dx * float(s);
-            }
-        }
-    }
-
-    template <int B, int R, class XT>
-    __device__ __forceinline__ static void dot_split(const Frag (&f)[R], int c, const XView & x, float (&acc)[R][B]) {
-        const int   k   = 32 * c;
-        Split4    lo[R][4], hi[R][4];
-        float       d[R];
-#pragma unroll
-        for (int r = 0; r < R; ++r) {
-            const uint32_t q[4] = { f[r].q.x, f[r].q.y, f[r].q.z, f[r].q.w };
-#pragma unroll
-            for (int j = 0; j < 4; ++j) {
-                lut16_split<Fp4Split>(q[j], lo[r][j], hi[r][j]);
-            }
-            d[r] = e8m0_half(f[r].e);
-        }
-#pragma unroll
-        for (int b = 0; b < B; ++b) {
-            const int4  xa = x.q16(b, k);
-            const int4  xb = x.q16(b, k + 16);
-            const float dx = x.ds32(b, k).x;
-#pragma unroll
-            for (int r = 0; r < R; ++r) {
-                int sa = 0, sb = 0;
-                dot16_split(lo[r][0], lo[r][1], lo[r][2], lo[r][3], xa, sa, sb);
-                dot16_split(hi[r][0], hi[r][1], hi[r][2], hi[r][3], xb, sa, sb);
-                acc[r][b] += d[r] * dx * float(sa - sb);
-            }
-        }
-    }
-
-    // Batch >= 4 shares each look-up over more columns, where the single-table look-up's fewer
-    // dp4a win (decode stream, H100: NVFP4 fused b8 9.08 ms split vs 8.48 ms table); below 4 the
-    // split look-up's fewer integer ops win (batch 1: 76.8 % vs 66.4 % of copy).
-    template <int B, int R, class XT>
     __device__ __forceinline__ static void dot(const Frag (&f)[R], int c, const XView & x, float (&acc)[R][B]) {
-        if constexpr (B >= 4) {
-            dot_table<B, R, XT>(f, c, x, acc);
-        } else {
-            dot_split<B, R, XT>(f, c, x, acc);
+        uint4 q[R];
+        float d[R];
+#pragma unroll
+        for (int r = 0; r < R; ++r) {
+            q[r] = f[r].q;
+            d[r] = e8m0_half(f[r].e);
         }
+        lut_block32_dot<Fp4Lut, Fp4Split, false, B, R>(q, d, 32 * c, x, acc);
     }
 #endif
 };
