@@ -13,6 +13,7 @@
 #include <cstring>
 #include <random>
 #include <string>
+#include <utility>
 #include <vector>
 
 namespace nibble::cuda {
@@ -50,7 +51,8 @@ struct Shape {
     int rows;
     int cols;
 };
-const Shape kShapes[] = { { 1, 256 }, { 37, 768 }, { 130, 2304 }, { 64, 4096 }, { 5, 16640 } };
+// {1100, 1024} gives the balanced grid's warps several groups each.
+const Shape kShapes[] = { { 1, 256 }, { 37, 768 }, { 130, 2304 }, { 64, 4096 }, { 1100, 1024 }, { 5, 16640 } };
 
 bool have_gpu() { return device_count() > 0; }
 
@@ -174,13 +176,22 @@ TEST_P(GemvFormatTest, MatchesCpuReference) {
         for (int batch : { 1, 2, 3, 8 }) {
             for (ActType xt : { ActType::F16, ActType::BF16 }) {
                 const Activations x = make_x(batch, s.cols, xt, seed++);
-                // fp16 x sweeps every block shape (rows per warp x warps per block); bf16 x takes the
-                // heuristic.
-                const std::vector<int> shapes = xt == ActType::F16 ? std::vector<int>{ 14, 24, 44, 18, 28, 48 }
-                                                                   : std::vector<int>{ 0 };
-                for (int shape : shapes) {
-                    const GemvOptions        opt{ .rows_per_warp = shape / 10, .warps_per_block = shape % 10 };
-                    const int                rpw = shape / 10;
+                // fp16 x sweeps every block shape of the register kernel (rows per warp x warps per
+                // block) and three balanced grids; bf16 x takes the defaults.
+                std::vector<GemvOptions> opts;
+                if (xt == ActType::F16) {
+                    for (int shape : { 14, 24, 44, 18, 28, 48 }) {
+                        opts.push_back(
+                            { .rows_per_warp = shape / 10, .warps_per_block = shape % 10, .blocks_per_sm = 0 });
+                    }
+                    opts.push_back({ .rows_per_warp = 1, .warps_per_block = 8, .blocks_per_sm = 1 });
+                    opts.push_back({ .rows_per_warp = 4, .warps_per_block = 4, .blocks_per_sm = 2 });
+                    opts.push_back({ .rows_per_warp = 2, .warps_per_block = 8, .blocks_per_sm = 3 });
+                } else {
+                    opts.push_back({});
+                }
+                for (const GemvOptions & opt : opts) {
+                    const int                rpw = opt.rows_per_warp;
                     const int64_t            ldy = s.rows + 3;
                     GemvError                st;
                     const std::vector<float> y = run_gemv(m.weights(), x, xt, opt, ldy, &st);
@@ -199,7 +210,7 @@ TEST_P(GemvFormatTest, MatchesCpuReference) {
                     EXPECT_LE(e.nmse(), fc.max_nmse)
                         << format_name(fc.format) << " rows " << s.rows << " cols " << s.cols << " batch " << batch
                         << " x " << (xt == ActType::F16 ? "f16" : "bf16") << " rows/warp " << rpw << " warps "
-                        << opt.warps_per_block;
+                        << opt.warps_per_block << " blocks/SM " << opt.blocks_per_sm;
                 }
             }
         }
@@ -278,7 +289,13 @@ TEST_F(GemvCudaTest, E4M3TensorAndChannelScales) {
 
 // Q, K and V (different row counts) in one launch equal three single launches.
 TEST_F(GemvCudaTest, GroupedMatchesSingle) {
-    for (Format f : { Format::Q4_K, Format::NVFP4, Format::BF16 }) {
+    for (const auto & [f, mode] : { std::pair{ Format::Q4_K, 0 }, { Format::NVFP4, 0 }, { Format::BF16, 0 },
+                                   { Format::Q4_K, 1 }, { Format::NVFP4, 1 }, { Format::BF16, 1 },
+                                   { Format::Q4_K, 2 }, { Format::NVFP4, 2 }, { Format::BF16, 2 } }) {
+        // 0: grid in waves, 1: balanced (one block per SM), 2: balanced, 4 warps of 4 rows, 2 per SM.
+        const GemvOptions opt = mode == 0   ? GemvOptions{ .blocks_per_sm = 0 }
+                                : mode == 1 ? GemvOptions{ .blocks_per_sm = 1 }
+                                            : GemvOptions{ .rows_per_warp = 4, .warps_per_block = 4, .blocks_per_sm = 2 };
         const int         rows[3] = { 130, 37, 37 };
         const Matrix      m[3]    = { make_matrix(f, rows[0], 512, 21), make_matrix(f, rows[1], 512, 22),
                                       make_matrix(f, rows[2], 512, 23) };
@@ -291,15 +308,16 @@ TEST_F(GemvCudaTest, GroupedMatchesSingle) {
             w[i]   = m[i].weights();
             out[i] = { y[i].get(), rows[i] };
         }
-        ASSERT_EQ(gemv_grouped(w, out, x.dev.get(), ActType::F16, 3, x.ldx, nullptr), GemvError::Ok);
+        ASSERT_EQ(gemv_grouped(w, out, x.dev.get(), ActType::F16, 3, x.ldx, nullptr, opt), GemvError::Ok);
         CUDA_CHECK(cudaDeviceSynchronize());
         for (int i = 0; i < 3; ++i) {
             std::vector<float> got(size_t(3) * rows[i]);
             CUDA_CHECK(cudaMemcpy(got.data(), y[i].get(), got.size() * 4, cudaMemcpyDeviceToHost));
             GemvError  st;
-            const auto want = run_gemv(w[i], x, ActType::F16, {}, rows[i], &st);
+            const auto want = run_gemv(w[i], x, ActType::F16, opt, rows[i], &st);
             ASSERT_EQ(st, GemvError::Ok);
-            EXPECT_EQ(0, std::memcmp(got.data(), want.data(), got.size() * 4)) << format_name(f) << " matrix " << i;
+            EXPECT_EQ(0, std::memcmp(got.data(), want.data(), got.size() * 4))
+                << format_name(f) << " matrix " << i << " mode " << mode;
         }
     }
 }
@@ -310,10 +328,16 @@ TEST_F(GemvCudaTest, GateUpSilu) {
         const Matrix      gate = make_matrix(fc.format, 130, 2304, 31);
         const Matrix      up   = make_matrix(fc.format, 130, 2304, 32);
         const Activations x    = make_x(3, 2304, ActType::F16, 33);
-        for (int rpw : { 2, 4 }) {
-            auto y = device_alloc<float>(size_t(3) * 130);
+        // 2 and 4 rows per warp (gate + up), in waves and balanced.
+        const GemvOptions opts[] = { { .rows_per_warp = 2, .blocks_per_sm = 0 },
+                                     { .rows_per_warp = 4, .blocks_per_sm = 0 },
+                                     { .rows_per_warp = 2, .blocks_per_sm = 1 },
+                                     { .rows_per_warp = 4, .warps_per_block = 4, .blocks_per_sm = 2 } };
+        for (const GemvOptions & opt : opts) {
+            const int rpw = opt.rows_per_warp;
+            auto      y   = device_alloc<float>(size_t(3) * 130);
             ASSERT_EQ(gemv_gate_up_silu(gate.weights(), up.weights(), x.dev.get(), ActType::F16, 3, x.ldx,
-                                        { y.get(), 130 }, nullptr, { .rows_per_warp = rpw }),
+                                        { y.get(), 130 }, nullptr, opt),
                       GemvError::Ok);
             std::vector<float> got(size_t(3) * 130);
             CUDA_CHECK(cudaMemcpy(got.data(), y.get(), got.size() * 4, cudaMemcpyDeviceToHost));
@@ -329,7 +353,8 @@ TEST_F(GemvCudaTest, GateUpSilu) {
                     e.err += (got[size_t(b) * 130 + r] - ref) * (got[size_t(b) * 130 + r] - ref);
                 }
             }
-            EXPECT_LE(e.nmse(), 4 * fc.max_nmse) << format_name(fc.format) << " rows/warp " << rpw;
+            EXPECT_LE(e.nmse(), 4 * fc.max_nmse) << format_name(fc.format) << " rows/warp " << rpw << " blocks/SM "
+                                                  << opt.blocks_per_sm;
         }
     }
 }
@@ -347,6 +372,10 @@ TEST_F(GemvCudaTest, RejectsBadArguments) {
     EXPECT_EQ(gemv(m.weights(), x.dev.get(), ActType::F16, 1, x.ldx, out, nullptr, { .rows_per_warp = 3 }),
               GemvError::BadOption);
     EXPECT_EQ(gemv(m.weights(), x.dev.get(), ActType::F16, 1, x.ldx, out, nullptr, { .warps_per_block = 2 }),
+              GemvError::BadOption);
+    EXPECT_EQ(gemv(m.weights(), x.dev.get(), ActType::F16, 1, x.ldx, out, nullptr, { .blocks_per_sm = 33 }),
+              GemvError::BadOption);
+    EXPECT_EQ(gemv(m.weights(), x.dev.get(), ActType::F16, 1, x.ldx, out, nullptr, { .blocks_per_sm = -2 }),
               GemvError::BadOption);
     GemvWeights odd = m.weights();
     odd.layout.cols = 250;

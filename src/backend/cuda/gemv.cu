@@ -30,6 +30,7 @@
 #include <algorithm>
 #include <climits>
 #include <cstring>
+#include <mutex>
 #include <vector>
 
 namespace nibble::cuda {
@@ -60,7 +61,8 @@ int device_sms() {
     return n;
 }
 
-// Block shape when the caller leaves it to us: W warps per block, R rows per warp.
+// Block shape when the caller leaves it to us: W warps per block, R rows per warp. For batch 2..8
+// (batch 1: see below) single-shape measurements decide:
 //  * Integer formats stage x once per block: the staging cost per SM is (blocks per SM) x cols x ~6
 //    instructions, so wider blocks pay, as long as every SM keeps enough warps with loads in flight.
 //    Measured on an H200 (2026-11-22, batch 1, bench/kernels/gemv_formats block-shape sweep, us for
@@ -74,14 +76,28 @@ int device_sms() {
 struct BlockShape {
     int warps;
     int rows_per_warp;
+    int blocks_per_sm;  // 0: grid in waves; N: balanced grid of N blocks per SM (gemv_kernel.cuh)
 };
 
-BlockShape pick_block_shape(int64_t rows, int sms, bool silu, bool int_dot) {
+// Batch 1 (decode): 8 warps of 2 rows; integer formats on a balanced grid of 2 blocks per SM, float
+// formats in waves. Decode stream on an H100 (2026-11-22, 4 fused launches + PDL, same binary, side
+// by side, % of copy; bench/kernels/decode_stream "Kernel variants"), balanced W8 R2 2/SM vs the
+// previous heuristic below: Q4_0 80.9 / 79.4, NVFP4 76.2 / 74.0, Q4_K 80.6 / 77.6, IQ4_XS 76.2 /
+// 70.7, Q8_0 93.4 / 93.4 (one run), and in a second run Q4_0 81.0 / 79.7, NVFP4 76.3 / 65.4, MXFP4
+// 75.1 / 70.0; float formats in waves W8 R2 vs heuristic: E4M3 98.5 / 87.6, BF16 105.4 / 94.4 —
+// balanced did not help them (E4M3 92.9, BF16 100.4). The gain is the gate/up tail (2.3 waves of
+// blocks before) and the smaller QKV grid; the per-kernel table shows where the rest goes.
+// Gate/up takes 3 blocks per SM where they fit (launch() caps at what is resident: 16-byte-chunk
+// formats, ~80 registers): us per layer 2/SM vs 3/SM, MXFP4 29.3 / 25.1, IQ4_NL 29.1 / 25.8, Q4_1
+// 28.8 / 26.8, Q4_0 25.8 / 24.8; QKV, o and down were slower at 3/SM (Q4_0 QKV 7.9 / 9.1 us).
+BlockShape pick_block_shape(int64_t rows, int sms, bool silu, bool int_dot, int slots) {
     BlockShape b;
-    if (int_dot) {
-        b = rows >= 8448 ? BlockShape{ 4, 4 } : rows >= 2048 ? BlockShape{ 8, 2 } : BlockShape{ 8, 1 };
+    if (slots == 1) {
+        b = BlockShape{ 8, 2, int_dot ? (silu ? 3 : 2) : 0 };
+    } else if (int_dot) {
+        b = rows >= 8448 ? BlockShape{ 4, 4, 0 } : rows >= 2048 ? BlockShape{ 8, 2, 0 } : BlockShape{ 8, 1, 0 };
     } else {
-        b = (rows + 7) / 8 >= 6 * int64_t(sms) ? BlockShape{ 4, 2 } : BlockShape{ 4, 1 };
+        b = (rows + 7) / 8 >= 6 * int64_t(sms) ? BlockShape{ 4, 2, 0 } : BlockShape{ 4, 1, 0 };
     }
     if (silu) {  // R counts gate and up rows: each warp needs at least one of each
         b.rows_per_warp = std::max(2, b.rows_per_warp);
@@ -118,6 +134,9 @@ GemvError check_common(const FormatOps * ops, std::span<const GemvWeights> w, st
     if (opt.warps_per_block != 0 && opt.warps_per_block != 4 && opt.warps_per_block != 8) {
         return GemvError::BadOption;
     }
+    if (opt.blocks_per_sm < -1 || opt.blocks_per_sm > 32) {
+        return GemvError::BadOption;
+    }
     if (w.empty() || w.size() != y.size() || w.size() > size_t(kMaxSegments)) {
         return GemvError::Mismatch;
     }
@@ -140,6 +159,42 @@ GemvError check_common(const FormatOps * ops, std::span<const GemvWeights> w, st
     return GemvError::Ok;
 }
 
+// Blocks of `fn` that fit on one SM (registers, shared memory), cached per kernel and size.
+int resident_blocks(KernelFn fn, int threads, int smem) {
+    struct Entry {
+        KernelFn fn;
+        int      threads, smem, blocks;
+    };
+    static std::mutex         mu;
+    static std::vector<Entry> cache;
+    const std::lock_guard     lock(mu);
+    for (const Entry & e : cache) {
+        if (e.fn == fn && e.threads == threads && e.smem == smem) {
+            return e.blocks;
+        }
+    }
+    int n = 0;
+    CUDA_CHECK(cudaOccupancyMaxActiveBlocksPerMultiprocessor(&n, fn, threads, size_t(smem)));
+    n = std::max(1, n);
+    cache.push_back({ fn, threads, smem, n });
+    return n;
+}
+
+void launch_kernel(KernelFn fn, const Params & p, int64_t blocks, int warps, int smem, cudaStream_t stream,
+                   bool pdl) {
+    cudaLaunchConfig_t cfg{};
+    cfg.gridDim          = dim3(unsigned(blocks));
+    cfg.blockDim         = dim3(unsigned(32 * warps));
+    cfg.dynamicSmemBytes = size_t(smem);
+    cfg.stream           = stream;
+    cudaLaunchAttribute attr{};
+    attr.id                                         = cudaLaunchAttributeProgrammaticStreamSerialization;
+    attr.val.programmaticStreamSerializationAllowed = 1;
+    cfg.attrs                                       = pdl ? &attr : nullptr;
+    cfg.numAttrs                                    = pdl ? 1 : 0;
+    CUDA_CHECK(cudaLaunchKernelEx(&cfg, fn, p));
+}
+
 GemvError launch(std::span<const GemvWeights> w, std::span<const GemvOutput> y, bool silu, const void * x,
                  ActType xt, int batch, int64_t ldx, cudaStream_t stream, const GemvOptions & opt) {
     const FormatOps * ops = w.empty() ? nullptr : find_format_ops(w[0].layout.format);
@@ -156,12 +211,15 @@ GemvError launch(std::span<const GemvWeights> w, std::span<const GemvOutput> y, 
         total_rows = w[0].layout.rows;
     }
     // The fused SwiGLU kernel streams gate and up: twice the rows of its output.
-    BlockShape shape = pick_block_shape(silu ? 2 * total_rows : total_rows, device_sms(), silu, ops->int_dot);
+    BlockShape shape = pick_block_shape(silu ? 2 * total_rows : total_rows, device_sms(), silu, ops->int_dot, slots);
     if (opt.rows_per_warp != 0) {
         shape.rows_per_warp = opt.rows_per_warp;
     }
     if (opt.warps_per_block != 0) {
         shape.warps = opt.warps_per_block;
+    }
+    if (opt.blocks_per_sm >= 0) {
+        shape.blocks_per_sm = opt.blocks_per_sm;
     }
     const int R = silu && shape.rows_per_warp == 1 ? 2 : shape.rows_per_warp;
     const int rows_per_block = shape.warps * (silu ? R / 2 : R);
@@ -202,18 +260,27 @@ GemvError launch(std::span<const GemvWeights> w, std::span<const GemvOutput> y, 
     if (fn == nullptr) {
         return GemvError::BadOption;
     }
+    // Balanced mode: a grid of blocks_per_sm blocks per SM whose warps split the row groups evenly
+    // (one activation slice only: x is staged once per block).
+    if (shape.blocks_per_sm > 0 && p.kslice == p.K) {
+        const int Rout   = silu ? R / 2 : R;
+        int64_t   groups = 0;
+        if (silu) {
+            groups = (w[0].layout.rows + Rout - 1) / Rout;
+        } else {
+            for (size_t i = 0; i < w.size(); ++i) {
+                p.seg[i].block_begin = int(groups);
+                groups += (w[i].layout.rows + R - 1) / R;
+            }
+        }
+        // Never more blocks than fit at once: a second partial wave would bring the tail back.
+        const int fit = resident_blocks(fn, 32 * shape.warps, smem_bytes(ops->int_dot, slots, p.xstride));
+        p.ngroups     = int(groups);
+        blocks        = std::min<int64_t>((groups + shape.warps - 1) / shape.warps,
+                                          int64_t(std::min(shape.blocks_per_sm, fit)) * device_sms());
+    }
 
-    cudaLaunchConfig_t cfg{};
-    cfg.gridDim          = dim3(unsigned(blocks));
-    cfg.blockDim         = dim3(unsigned(32 * shape.warps));
-    cfg.dynamicSmemBytes = size_t(smem_bytes(ops->int_dot, slots, p.xstride));
-    cfg.stream           = stream;
-    cudaLaunchAttribute attr{};
-    attr.id                                         = cudaLaunchAttributeProgrammaticStreamSerialization;
-    attr.val.programmaticStreamSerializationAllowed = 1;
-    cfg.attrs                                       = opt.pdl ? &attr : nullptr;
-    cfg.numAttrs                                    = opt.pdl ? 1 : 0;
-    CUDA_CHECK(cudaLaunchKernelEx(&cfg, fn, p));
+    launch_kernel(fn, p, blocks, shape.warps, smem_bytes(ops->int_dot, slots, p.xstride), stream, opt.pdl);
     return GemvError::Ok;
 }
 
@@ -301,7 +368,8 @@ const char * gemv_error_string(GemvError e) {
         case GemvError::BadBatch: return "batch must be 1..8";
         case GemvError::BadAlignment: return "x must be 16-byte aligned with ldx % 8 == 0";
         case GemvError::Mismatch: return "grouped/fused operands differ in format or shape, or more than 3 groups";
-        case GemvError::BadOption: return "rows_per_warp must be 0, 1, 2 or 4 and warps_per_block 0, 4 or 8";
+        case GemvError::BadOption:
+            return "rows_per_warp must be 0, 1, 2 or 4, warps_per_block 0, 4 or 8, blocks_per_sm -1..32";
     }
     return "unknown GemvError";
 }

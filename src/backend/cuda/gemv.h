@@ -71,7 +71,7 @@ enum class GemvError : uint8_t {
     BadBatch,           // batch outside 1..8
     BadAlignment,       // x not 16-byte aligned, or ldx not a multiple of 8 elements
     Mismatch,           // grouped / fused operands disagree in format or cols, or too many groups
-    BadOption,          // rows_per_warp not in {0, 1, 2, 4} or warps_per_block not in {0, 4, 8}
+    BadOption,          // rows_per_warp not in {0, 1, 2, 4}, warps_per_block not in {0, 4, 8}, blocks_per_sm not in -1..32
 };
 const char * gemv_error_string(GemvError e);
 
@@ -88,6 +88,10 @@ struct GemvOptions {
     // (false, measured best in the decode stream) or once every block has finished its main loop
     // (true). See docs/performance.md.
     bool pdl_trigger_late = false;
+    // Grid: 0 = one block per warps x rows_per_warp rows (the matrix in waves); N > 0 = N blocks per
+    // SM whose warps take equal contiguous shares of the rows, one after another (balanced; needs
+    // x in one slice: cols <= 16384 / batch slots, else waves); -1 = the measured heuristic.
+    int blocks_per_sm = -1;
 };
 
 // y = W·x for `batch` activation columns x[b * ldx + k] (fp16 or bf16, 16-byte aligned, ldx % 8 == 0).

@@ -31,7 +31,7 @@ struct Segment {
     const float *   row_scale;  // may be null
     float           scale;
     int             rows;
-    int             block_begin;  // first blockIdx.x of this segment
+    int             block_begin;  // first blockIdx.x of this segment (balanced grid: first row group)
 };
 
 struct Params {
@@ -45,6 +45,8 @@ struct Params {
     int          xstride;  // shared-memory bytes per staged column: kslice rounded up to 128
     int          pdl_trigger_late;  // launch_dependents after the main loop (1) or at kernel entry (0)
     int          x_bf16;            // integer formats: x is bf16 (1) or fp16 (0); float formats template it
+
+    int ngroups;  // balanced mode (> 0): groups of Rout output rows split evenly over all warps
 };
 
 using KernelFn = void (*)(Params);

@@ -7,6 +7,11 @@
 // coalesced), U chunks per row at a time, and keeps R x B fp32 partial sums that a warp shuffle
 // reduces at the end. No shared-memory reduction, no atomics: the result is deterministic.
 //
+// Grid: either one block per W * R rows (the matrix in waves), or "balanced": a few blocks per SM
+// whose warps each take an equal contiguous share of the row groups, one group after another, with
+// the next group's first loads issued before the current group's reduction. Balanced mode has no
+// last partial wave and stages x once per block; it needs x in one slice (see gemv.cu).
+//
 // Integer formats multiply int8 weights with int8 activations (dp4a): the block first quantizes
 // its slice of x to int8 with one scale per 32 values (llama.cpp's q8_1 activations) into shared
 // memory. Float formats (F16, BF16, E4M3) read x from global memory and accumulate in fp32.
@@ -135,28 +140,22 @@ __global__ void __launch_bounds__(kMaxThreads) gemv_kernel(const Params p) {
     if (!p.pdl_trigger_late) {
         griddep_launch_dependents();
     }
-    const int lane = int(threadIdx.x) & 31;
-    const int warp = int(threadIdx.x) >> 5;
-
-    int s = 0;
-#pragma unroll
-    for (int i = 1; i < kMaxSegments; ++i) {
-        if (i < p.nseg && int(blockIdx.x) >= p.seg[i].block_begin) {
-            s = i;
-        }
-    }
+    const int lane  = int(threadIdx.x) & 31;
+    const int warp  = int(threadIdx.x) >> 5;
     const int warps = int(blockDim.x) >> 5;  // 4 or 8, chosen by the launcher
-    const int row0  = (int(blockIdx.x) - p.seg[s].block_begin) * (warps * Rout) + warp * Rout;
 
-    RowPtr rows[R];
-#pragma unroll
-    for (int r = 0; r < R; ++r) {
-        const Segment & sg  = p.seg[kSilu ? r / Rout : s];
-        const int       row = min(row0 + (kSilu ? r % Rout : r), sg.rows - 1);  // tail rows re-read the last row
-#pragma unroll
-        for (int pl = 0; pl < kMaxPlanes; ++pl) {
-            rows[r].p[pl] = sg.plane[pl] + row * sg.stride[pl];
-        }
+    // Which output rows this warp computes. Grid mode (p.ngroups == 0): one group of Rout rows, block
+    // b covering rows b * warps * Rout.. of its segment (Segment::block_begin in blocks). Balanced
+    // mode (p.ngroups > 0, a grid of a few blocks per SM): warp gw of tw takes the groups
+    // [gw * G / tw, (gw + 1) * G / tw) (block_begin in groups), one after another, x staged once.
+    const bool balanced = p.ngroups > 0;
+    int        g        = 0;
+    int        g_end    = 1;
+    if (balanced) {
+        const int64_t tw = int64_t(gridDim.x) * warps;
+        const int64_t gw = int64_t(blockIdx.x) * warps + warp;
+        g                = int(gw * p.ngroups / tw);
+        g_end            = int((gw + 1) * p.ngroups / tw);
     }
 
     extern __shared__ __align__(16) uint8_t smem[];
@@ -171,88 +170,140 @@ __global__ void __launch_bounds__(kMaxThreads) gemv_kernel(const Params p) {
     xv.raw_stride = p.ldx * int64_t(sizeof(XT));
     xv.batch_last = p.batch - 1;
 
-    float acc[R][B];
+    // Segment, first output row and row pointers of group g (grid mode: of this warp in block b).
+    auto locate = [&](int gg, int & s, int & row0, RowPtr (&rows)[R]) {
+        const int unit = balanced ? gg : int(blockIdx.x);
+        s              = 0;
 #pragma unroll
-    for (int r = 0; r < R; ++r) {
-#pragma unroll
-        for (int b = 0; b < B; ++b) {
-            acc[r][b] = 0.0f;
-        }
-    }
-
-    const int kslice = F::kIntDot ? p.kslice : p.K;
-    for (int k0 = 0; k0 < p.K; k0 += kslice) {
-        const int len = min(kslice, p.K - k0);
-        const int cb  = k0 / F::kChunkK;
-        const int ce  = (k0 + len) / F::kChunkK;
-        xv.k0         = k0;
-
-        // Two register buffers of U chunks per row: while one is multiplied the other is in flight,
-        // so a warp never waits a full memory latency per iteration. Both are issued before the
-        // griddepcontrol.wait and the activation staging (weights never depend on the previous
-        // kernel). Kernels whose fragments would not fit twice (big K-quant fragments at R = 4, or
-        // R * B > 16 accumulators) keep one buffer.
-        typename F::Frag f0[U][R];
-        typename F::Frag f1[kDoubleBuffer ? U : 1][kDoubleBuffer ? R : 1];
-        const int        c0 = cb + lane;
-        load_frags<F, R, U>(f0, rows, c0, ce);
-        if constexpr (kDoubleBuffer) {
-            load_frags<F, R, U>(f1, rows, c0 + 32 * U, ce);
-        }
-        if (k0 == 0) {
-            griddep_wait();  // x may come from the previous kernel in the stream
-        }
-        if constexpr (F::kIntDot) {
-            __syncthreads();  // the previous slice's readers are done
-            stage_x<B>(p, k0, len, xv);
-            __syncthreads();
-        }
-        if constexpr (kDoubleBuffer) {
-            for (int c = c0; c < ce; c += 64 * U) {
-                dot_frags<F, B, R, U, XT>(f0, c, ce, xv, acc);
-                load_frags<F, R, U>(f0, rows, c + 64 * U, ce);
-                dot_frags<F, B, R, U, XT>(f1, c + 32 * U, ce, xv, acc);
-                load_frags<F, R, U>(f1, rows, c + 96 * U, ce);
+        for (int i = 1; i < kMaxSegments; ++i) {
+            if (i < p.nseg && unit >= p.seg[i].block_begin) {
+                s = i;
             }
-        } else {
-            for (int c = c0; c < ce; c += 32 * U) {
-                if (c != c0) {
-                    load_frags<F, R, U>(f0, rows, c, ce);
+        }
+        row0 = balanced ? (gg - p.seg[s].block_begin) * Rout
+                        : (unit - p.seg[s].block_begin) * (warps * Rout) + warp * Rout;
+#pragma unroll
+        for (int r = 0; r < R; ++r) {
+            const Segment & sg  = p.seg[kSilu ? r / Rout : s];
+            const int       row = min(row0 + (kSilu ? r % Rout : r), sg.rows - 1);  // tail rows re-read the last row
+#pragma unroll
+            for (int pl = 0; pl < kMaxPlanes; ++pl) {
+                rows[r].p[pl] = sg.plane[pl] + row * sg.stride[pl];
+            }
+        }
+    };
+
+    // Two register buffers of U chunks per row: while one is multiplied the other is in flight, so
+    // a warp never waits a full memory latency per iteration. The first pair is issued before the
+    // griddepcontrol.wait and the activation staging (weights never depend on the previous kernel),
+    // and in balanced mode the next group's first pair before this group's reduction and stores.
+    // Kernels whose fragments would not fit twice (big K-quant fragments at R = 4, or R * B > 16
+    // accumulators) keep one buffer.
+    typename F::Frag f0[U][R];
+    typename F::Frag f1[kDoubleBuffer ? U : 1][kDoubleBuffer ? R : 1];
+    int              s    = 0;
+    int              row0 = 0;
+    RowPtr           rows[R];
+    locate(g, s, row0, rows);
+    bool       first      = true;
+    bool       prefetched = false;
+    const int  kslice     = F::kIntDot ? p.kslice : p.K;
+    for (;;) {  // at least once: a warp without groups still takes part in staging x (outputs dropped)
+        float acc[R][B];
+#pragma unroll
+        for (int r = 0; r < R; ++r) {
+#pragma unroll
+            for (int b = 0; b < B; ++b) {
+                acc[r][b] = 0.0f;
+            }
+        }
+        for (int k0 = 0; k0 < p.K; k0 += kslice) {
+            const int len = min(kslice, p.K - k0);
+            const int cb  = k0 / F::kChunkK;
+            const int ce  = (k0 + len) / F::kChunkK;
+            const int c0  = cb + lane;
+            xv.k0         = k0;
+            if (!prefetched || k0 != 0) {
+                load_frags<F, R, U>(f0, rows, c0, ce);
+                if constexpr (kDoubleBuffer) {
+                    load_frags<F, R, U>(f1, rows, c0 + 32 * U, ce);
                 }
-                dot_frags<F, B, R, U, XT>(f0, c, ce, xv, acc);
+            }
+            if (first && k0 == 0) {
+                griddep_wait();  // x may come from the previous kernel in the stream
+            }
+            if constexpr (F::kIntDot) {
+                if (first || kslice < p.K) {  // balanced mode has one slice: staged once per block
+                    __syncthreads();          // the previous slice's readers are done
+                    stage_x<B>(p, k0, len, xv);
+                    __syncthreads();
+                }
+            }
+            if constexpr (kDoubleBuffer) {
+                for (int c = c0; c < ce; c += 64 * U) {
+                    dot_frags<F, B, R, U, XT>(f0, c, ce, xv, acc);
+                    load_frags<F, R, U>(f0, rows, c + 64 * U, ce);
+                    dot_frags<F, B, R, U, XT>(f1, c + 32 * U, ce, xv, acc);
+                    load_frags<F, R, U>(f1, rows, c + 96 * U, ce);
+                }
+            } else {
+                for (int c = c0; c < ce; c += 32 * U) {
+                    if (c != c0) {
+                        load_frags<F, R, U>(f0, rows, c, ce);
+                    }
+                    dot_frags<F, B, R, U, XT>(f0, c, ce, xv, acc);
+                }
             }
         }
+        first = false;
+
+        const int  gs    = s;
+        const int  grow0 = row0;
+        const bool valid = g < g_end;
+        const bool more  = g + 1 < g_end;
+        if (more) {  // single slice (balanced mode): start the next group's loads now
+            locate(g + 1, s, row0, rows);
+            const int ce = p.K / F::kChunkK;
+            load_frags<F, R, U>(f0, rows, lane, ce);
+            if constexpr (kDoubleBuffer) {
+                load_frags<F, R, U>(f1, rows, lane + 32 * U, ce);
+            }
+            prefetched = true;
+        }
+
+#pragma unroll
+        for (int r = 0; r < R; ++r) {
+#pragma unroll
+            for (int b = 0; b < B; ++b) {
+                acc[r][b] = warp_sum(acc[r][b]);
+            }
+        }
+#pragma unroll
+        for (int r = 0; r < Rout; ++r) {
+#pragma unroll
+            for (int b = 0; b < B; ++b) {
+                if (lane == r * B + b && b < p.batch && valid) {
+                    const Segment & sg  = p.seg[kSilu ? 0 : gs];
+                    const int       row = grow0 + r;
+                    if (row < sg.rows) {
+                        float v = acc[r][b] * sg.scale * (sg.row_scale ? sg.row_scale[row] : 1.0f);
+                        if constexpr (kSilu) {
+                            const Segment & su = p.seg[1];
+                            const float u = acc[Rout + r][b] * su.scale * (su.row_scale ? su.row_scale[row] : 1.0f);
+                            v             = v / (1.0f + __expf(-v)) * u;
+                        }
+                        sg.y[b * sg.ldy + row] = v;
+                    }
+                }
+            }
+        }
+        if (!more) {
+            break;
+        }
+        ++g;
     }
     if (p.pdl_trigger_late) {
         griddep_launch_dependents();
-    }
-
-#pragma unroll
-    for (int r = 0; r < R; ++r) {
-#pragma unroll
-        for (int b = 0; b < B; ++b) {
-            acc[r][b] = warp_sum(acc[r][b]);
-        }
-    }
-
-#pragma unroll
-    for (int r = 0; r < Rout; ++r) {
-#pragma unroll
-        for (int b = 0; b < B; ++b) {
-            if (lane == r * B + b && b < p.batch) {
-                const Segment & sg  = p.seg[kSilu ? 0 : s];
-                const int       row = row0 + r;
-                if (row < sg.rows) {
-                    float v = acc[r][b] * sg.scale * (sg.row_scale ? sg.row_scale[row] : 1.0f);
-                    if constexpr (kSilu) {
-                        const Segment & su = p.seg[1];
-                        const float     u  = acc[Rout + r][b] * su.scale * (su.row_scale ? su.row_scale[row] : 1.0f);
-                        v                  = v / (1.0f + __expf(-v)) * u;
-                    }
-                    sg.y[b * sg.ldy + row] = v;
-                }
-            }
-        }
     }
 }
 
