@@ -7,14 +7,18 @@ copy bandwidth measured in the same run.
 
 Configurations: 7 launches per layer (one per projection) or 4 (Q/K/V grouped in one launch, gate
 and up fused with the SwiGLU product), each without programmatic dependent launch (PDL), with PDL
-triggered at kernel entry and with PDL triggered after the main loop; batch 1, 2, 4, 8. The launch
-floor of empty kernels is measured first.
+triggered at kernel entry and with PDL triggered after the main loop; batch 1, 2, 4, 8; the default
+options. Then kernel variants at batch 1 (grid in waves or balanced over a few blocks per SM, block
+shapes), for the whole stream and for each kernel kind alone. The launch floor of empty kernels is
+measured first.
 
 Build: cmake --build build --target decode_stream     Run: build/bench/kernels/decode_stream [formats...]
 */
 #include "lab.cuh"
 
+#include <algorithm>
 #include <cstring>
+#include <iterator>
 #include <string>
 
 namespace nibble::lab {
@@ -24,6 +28,23 @@ constexpr int kLayers = 32;
 constexpr int kHidden = 4096;
 constexpr int kKv     = 1024;
 constexpr int kFfn    = 14336;
+
+constexpr int kConfigs = 6;  // 7 or 4 launches per layer x PDL off / early / late, default options
+
+// Kernel variants timed at batch 1, 4 fused launches + PDL early: the whole stream and each kernel
+// kind alone. R counts gate and up rows in the fused SwiGLU kernel (at least 2).
+struct Variant {
+    const char *      name;
+    cuda::GemvOptions opt;
+};
+const Variant kVariants[] = {
+    { "default (gemv.cu heuristic)", {} },
+    { "grid, W8 R2", { .rows_per_warp = 2, .warps_per_block = 8, .blocks_per_sm = 0 } },
+    { "balanced 2/SM, W8 R2", { .rows_per_warp = 2, .warps_per_block = 8, .blocks_per_sm = 2 } },
+    { "balanced 3/SM (where resident), W8 R2", { .rows_per_warp = 2, .warps_per_block = 8, .blocks_per_sm = 3 } },
+    { "balanced 2/SM, W8 R1", { .rows_per_warp = 1, .warps_per_block = 8, .blocks_per_sm = 2 } },
+};
+constexpr int kSweep = int(std::size(kVariants));
 
 struct Layer {
     DeviceMatrix q, k, v, o, gate, up, down;
@@ -68,19 +89,31 @@ double launch_floor_us(cudaStream_t s, int pdl_mode) {
            }) * 1e3 / n;
 }
 
-// pdl: 0 off, 1 trigger at kernel entry, 2 trigger after the main loop.
+// pdl: 0 off, 1 trigger at kernel entry, 2 trigger after the main loop; `base` sets the kernel choice.
 void launch_layers(const std::vector<Layer> & layers, const Outputs & out, const DeviceX & xh, const DeviceX & xf,
-                   int batch, bool fused, int pdl, cudaStream_t s) {
-    const cuda::GemvOptions opt{ .pdl = pdl != 0, .pdl_trigger_late = pdl == 2 };
+                   int batch, bool fused, int pdl, cudaStream_t s, cuda::GemvOptions opt = {}, int only = 15) {
+    opt.pdl              = pdl != 0;
+    opt.pdl_trigger_late = pdl == 2;
     const auto              F16 = cuda::ActType::F16;
     for (const Layer & l : layers) {
-        if (fused) {
+        if (fused) {  // `only` picks kernels for the per-kernel breakdown: 1 QKV, 2 o, 4 gate/up, 8 down
             const cuda::GemvWeights w[3] = { l.q.weights(), l.k.weights(), l.v.weights() };
             const cuda::GemvOutput  y[3] = { { out.q.get(), kHidden }, { out.k.get(), kKv }, { out.v.get(), kKv } };
-            check(cuda::gemv_grouped(w, y, xh.dev.get(), F16, batch, xh.ldx, s, opt));
-            check(cuda::gemv(l.o.weights(), xh.dev.get(), F16, batch, xh.ldx, { out.o.get(), kHidden }, s, opt));
-            check(cuda::gemv_gate_up_silu(l.gate.weights(), l.up.weights(), xh.dev.get(), F16, batch, xh.ldx,
-                                          { out.gate.get(), kFfn }, s, opt));
+            if (only & 1) {
+                check(cuda::gemv_grouped(w, y, xh.dev.get(), F16, batch, xh.ldx, s, opt));
+            }
+            if (only & 2) {
+                check(cuda::gemv(l.o.weights(), xh.dev.get(), F16, batch, xh.ldx, { out.o.get(), kHidden }, s, opt));
+            }
+            if (only & 4) {
+                check(cuda::gemv_gate_up_silu(l.gate.weights(), l.up.weights(), xh.dev.get(), F16, batch, xh.ldx,
+                                              { out.gate.get(), kFfn }, s, opt));
+            }
+            if (only & 8) {
+                check(cuda::gemv(l.down.weights(), xf.dev.get(), F16, batch, xf.ldx, { out.down.get(), kHidden }, s,
+                                 opt));
+            }
+            continue;
         } else {
             check(cuda::gemv(l.q.weights(), xh.dev.get(), F16, batch, xh.ldx, { out.q.get(), kHidden }, s, opt));
             check(cuda::gemv(l.k.weights(), xh.dev.get(), F16, batch, xh.ldx, { out.k.get(), kKv }, s, opt));
@@ -132,7 +165,10 @@ int main(int argc, char ** argv) {
     struct Row {
         Format f;
         double gb;
-        double ms[6][4];  // [config, see cfgs][batch 1, 2, 4, 8]
+        double ms[kConfigs][4];  // [config, see cfgs][batch 1, 2, 4, 8]
+        double sweep[kSweep];    // batch 1, 4 fused + PDL early, per variant (kVariants)
+        double part[kSweep][4];  // the same, one kernel kind alone: [variant][QKV, o, gate/up, down]
+        double part_gb[4];
     };
     std::vector<Row> rows;
     const int        batches[4] = { 1, 2, 4, 8 };
@@ -152,18 +188,27 @@ int main(int argc, char ** argv) {
         }
         CUDA_CHECK(cudaStreamSynchronize(s));
 
-        // Validate the last layer's outputs (every layer repeats the same template rows).
-        launch_layers(layers, out, xh, xf, 8, false, 2, s);
-        CUDA_CHECK(cudaStreamSynchronize(s));
-        const double e1 = nmse_vs_template(th, xh, 8, out.q.get(), 256, kHidden);
-        const double e2 = nmse_vs_template(tf, xf, 8, out.down.get(), 256, kHidden);
-        if (!(e1 < 1e-3) || !(e2 < 1e-3)) {  // report and go on with the other formats
-            std::printf("%s: FAILED validation, nmse %.3g %.3g\n", fmt_name(f), e1, e2);
+        // Validate the last layer's outputs (every layer repeats the same template rows), both kernels.
+        bool valid = true;
+        for (int vi = 0; vi < kSweep; ++vi) {
+            for (int batch : { 1, 8 }) {
+                launch_layers(layers, out, xh, xf, batch, false, 2, s, kVariants[vi].opt);
+                CUDA_CHECK(cudaStreamSynchronize(s));
+                const double e1 = nmse_vs_template(th, xh, batch, out.q.get(), 256, kHidden);
+                const double e2 = nmse_vs_template(tf, xf, batch, out.down.get(), 256, kHidden);
+                if (!(e1 < 1e-3) || !(e2 < 1e-3)) {  // report and go on with the other formats
+                    std::printf("%s: FAILED validation (%s, batch %d), nmse %.3g %.3g\n", fmt_name(f),
+                                kVariants[vi].name, batch, e1, e2);
+                    valid = false;
+                }
+            }
+        }
+        if (!valid) {
             continue;
         }
 
-        Row row{ f, bytes / 1e9, {} };
-        for (int cfg = 0; cfg < 6; ++cfg) {
+        Row row{ f, bytes / 1e9, {}, {}, {}, {} };
+        for (int cfg = 0; cfg < kConfigs; ++cfg) {
             for (int bi = 0; bi < 4; ++bi) {
                 const bool fused = cfg >= 3;
                 const int  pdl   = cfg % 3;
@@ -171,14 +216,31 @@ int main(int argc, char ** argv) {
                     s, 1, [&](int) { launch_layers(layers, out, xh, xf, batches[bi], fused, pdl, s); }, 5);
             }
         }
+        for (int kind = 0; kind < 4; ++kind) {
+            const Layer & l0 = layers[0];
+            const DeviceMatrix * ms[4][3] = { { &l0.q, &l0.k, &l0.v }, { &l0.o }, { &l0.gate, &l0.up }, { &l0.down } };
+            row.part_gb[kind] = 0.0;
+            for (const DeviceMatrix * m : ms[kind]) {
+                row.part_gb[kind] += m != nullptr ? double(m->gguf_bytes) * kLayers / 1e9 : 0.0;
+            }
+            for (int i = 0; i < kSweep; ++i) {
+                row.part[i][kind] = time_graph_ms(
+                    s, 1, [&](int) { launch_layers(layers, out, xh, xf, 1, true, 1, s, kVariants[i].opt, 1 << kind); },
+                    5);
+            }
+        }
+        for (int i = 0; i < kSweep; ++i) {
+            row.sweep[i] = time_graph_ms(
+                s, 1, [&](int) { launch_layers(layers, out, xh, xf, 1, true, 1, s, kVariants[i].opt); }, 5);
+        }
         rows.push_back(row);
         std::printf("%s: %.2f GB, batch 1: %.3f ms (4 fused) %.0f GB/s\n", fmt_name(f), row.gb, row.ms[3][0],
                     bytes / (row.ms[3][0] * 1e6));
         std::fflush(stdout);
     }
 
-    const char * cfgs[6] = { "7 launches", "7 + PDL early", "7 + PDL late", "4 fused", "4 fused + PDL early",
-                             "4 fused + PDL late" };
+    const char * cfgs[kConfigs] = { "7 launches", "7 + PDL early",       "7 + PDL late",
+                                    "4 fused",    "4 fused + PDL early", "4 fused + PDL late" };
     std::printf("\n### Decode stream, batch 1: effective GB/s (%% of copy %.0f GB/s)\n\n", copy);
     std::printf("| format | bpw | GB |");
     for (const char * c : cfgs) {
@@ -187,15 +249,31 @@ int main(int argc, char ** argv) {
     std::printf("\n|---|---|---|---|---|---|---|---|---|\n");
     for (const Row & r : rows) {
         std::printf("| %s | %.3g | %.2f |", fmt_name(r.f), bits_per_weight(r.f), r.gb);
-        for (int cfg = 0; cfg < 6; ++cfg) {
+        for (int cfg = 0; cfg < kConfigs; ++cfg) {
             const double gbps = r.gb * 1e3 / r.ms[cfg][0];
             std::printf(" %.0f (%.1f%%) |", gbps, 100.0 * gbps / copy);
         }
         std::printf("\n");
     }
+    std::printf("\n### Kernel variants, batch 1, 4 fused + PDL early: whole stream, and each kernel kind alone "
+                "(32 launches; us per launch, %% of copy)\n\n");
+    std::printf("| format | variant | stream | QKV | o | gate/up | down |\n|---|---|---|---|---|---|---|\n");
+    for (const Row & r : rows) {
+        for (int i = 0; i < kSweep; ++i) {
+            std::printf("| %s | %s | %.1f%% |", fmt_name(r.f), kVariants[i].name,
+                        100.0 * r.gb * 1e3 / r.sweep[i] / copy);
+            for (int kind = 0; kind < 4; ++kind) {
+                const double ms = r.part[i][kind];
+                std::printf(" %.1f (%.0f%%) |", ms * 1e3 / kLayers, 100.0 * r.part_gb[kind] * 1e3 / ms / copy);
+            }
+            std::printf("\n");
+        }
+    }
     // Per batch: the faster of PDL off / late for each of the 7-launch and fused streams.
-    auto best = [](const Row & r, int first, int bi) { return std::min(r.ms[first][bi], r.ms[first + 2][bi]); };
-    std::printf("\n### Decode stream, batch 1..8: ms per pass (best of PDL off / late), growth over batch 1\n\n");
+    auto best = [](const Row & r, int first, int bi) {
+        return std::min({ r.ms[first][bi], r.ms[first + 1][bi], r.ms[first + 2][bi] });
+    };
+    std::printf("\n### Decode stream, batch 1..8: ms per pass (best of PDL off / early / late), growth over batch 1\n\n");
     std::printf("| format | 7: b1 | b2 | b4 | b8 | b8/b1 | fused: b1 | b2 | b4 | b8 | b8/b1 |\n");
     std::printf("|---|---|---|---|---|---|---|---|---|---|---|\n");
     for (const Row & r : rows) {

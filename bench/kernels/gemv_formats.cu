@@ -98,7 +98,10 @@ Timing time_format(cuda::Context & ctx, const Template & t, const Shape & sh, in
     Timing        tm;
     for (int bi = 0; bi <= max_batch_index; ++bi) {
         const int               batch = kBatches[bi];
-        const cuda::GemvOptions opt{ .rows_per_warp = shape / 10, .warps_per_block = shape % 10 };
+        // shape 0: gemv()'s defaults; others: that block shape on the grid in waves.
+        const cuda::GemvOptions opt{ .rows_per_warp   = shape / 10,
+                                     .warps_per_block = shape % 10,
+                                     .blocks_per_sm   = shape == 0 ? -1 : 0 };
         auto                    launch = [&](int i) {
             const cuda::GemvError e = cuda::gemv(m[i % ncopies].weights(), x.dev.get(), cuda::ActType::F16, batch,
                                                  x.ldx, { y.get(), sh.rows }, s, opt);

@@ -142,7 +142,8 @@ int main() {
                     const cuda::GemvOptions opt{ .rows_per_warp    = rpw,
                                                  .warps_per_block  = w,
                                                  .pdl              = mode != 0,
-                                                 .pdl_trigger_late = mode == 2 };
+                                                 .pdl_trigger_late = mode == 2,
+                                                 .blocks_per_sm    = 0 };
                     const cuda::GemvError   e = cuda::gemv(packed[i % ncopies].weights(), x.dev.get(),
                                                            cuda::ActType::F16, 1, x.ldx, { y.get(), rows }, s, opt);
                     if (e != cuda::GemvError::Ok) {
