@@ -4,7 +4,7 @@
 #
 #   bench/kernels/run_on_gpu.sh                 # build into build-dev with every core, run all
 #   NIBBLE_GPU_BIN=.gpubin bench/kernels/run_on_gpu.sh   # use prebuilt binaries from that folder
-#   NIBBLE_LABS="tests stream" ...              # subset: tests q4_0 stream formats
+#   NIBBLE_LABS="tests stream" ...              # subset: tests q4_0 stream formats probe
 #
 # The device machine has no package registry: when the build needs GTest / nlohmann_json / CLI11
 # that the image lacks, put a prefix with them in .gpudeps (headers, static libs, CMake configs).
@@ -30,7 +30,7 @@ if [ -z "$BIN" ]; then
     t0=$(date +%s)
     cmake -S . -B build-dev -DCMAKE_BUILD_TYPE=Release -DCMAKE_CUDA_ARCHITECTURES=90a -DNIBBLE_BUILD_BENCH=OFF \
         "${deps[@]}" >"$OUT/build.log" 2>&1 &&
-        cmake --build build-dev -j"$(nproc)" --target nibble_gpu_tests gemv_q4_0 gemv_formats decode_stream \
+        cmake --build build-dev -j"$(nproc)" --target nibble_gpu_tests gemv_q4_0 gemv_formats decode_stream bulk_probe \
             >>"$OUT/build.log" 2>&1
     rc=$?
     echo "build rc=$rc in $(($(date +%s) - t0)) s" | tee -a "$OUT/build.log"
@@ -39,7 +39,7 @@ if [ -z "$BIN" ]; then
         exit $rc
     fi
     mkdir -p build-dev/gpubin
-    cp build-dev/tests/nibble_gpu_tests build-dev/bench/kernels/{gemv_q4_0,gemv_formats,decode_stream} build-dev/gpubin/
+    cp build-dev/tests/nibble_gpu_tests build-dev/bench/kernels/{gemv_q4_0,gemv_formats,decode_stream,bulk_probe} build-dev/gpubin/
     BIN=build-dev/gpubin
 fi
 
@@ -51,9 +51,10 @@ for lab in $LABS; do
         q4_0) "$BIN/gemv_q4_0" >"$OUT/gemv_q4_0.md" 2>&1 || status=1 ;;
         stream) "$BIN/decode_stream" >"$OUT/decode_stream.md" 2>&1 || status=1 ;;
         formats) "$BIN/gemv_formats" >"$OUT/gemv_formats.md" 2>&1 || status=1 ;;
+        probe) "$BIN/bulk_probe" >"$OUT/bulk_probe.md" 2>&1 || status=1 ;;
     esac
 done
-for f in gemv_q4_0 decode_stream gemv_formats; do
+for f in gemv_q4_0 decode_stream gemv_formats bulk_probe; do
     [ -f "$OUT/$f.md" ] && { echo "==== $f"; grep -E "^\||^###|^device|FAILED" "$OUT/$f.md" | head -80; }
 done
 exit $status
