@@ -90,9 +90,16 @@ struct BlockShape {
 // Gate/up takes 3 blocks per SM where they fit (launch() caps at what is resident: 16-byte-chunk
 // formats, ~80 registers): us per layer 2/SM vs 3/SM, MXFP4 29.3 / 25.1, IQ4_NL 29.1 / 25.8, Q4_1
 // 28.8 / 26.8, Q4_0 25.8 / 24.8; QKV, o and down were slower at 3/SM (Q4_0 QKV 7.9 / 9.1 us).
-BlockShape pick_block_shape(int64_t rows, int sms, bool silu, bool int_dot, int slots) {
+// From 6144 rows (QKV grouped, lm_head) the waves of 4 x 4 won in two runs: us per QKV launch vs
+// balanced W8 R2, Q4_0 7.4 / 7.9, Q4_K 7.5 / 8.4, NVFP4 8.0 / 9.1, MXFP4 7.8 / 8.3, IQ4_XS 7.8 /
+// 8.4; 128256 x 4096 NVFP4 alone 102.9 / 105.0 us. The o projection (4096 rows) lost (5.3 / 6.2),
+// and so did the formats with big fragments (Q5_K 80 bytes, Q6_K: QKV 11.6 / 9.3, 12.2 / 10.2 us;
+// four rows of them in registers), hence the 48-byte limit (Q4_K's fragment, which gained).
+BlockShape pick_block_shape(int64_t rows, int sms, bool silu, bool int_dot, int slots, int frag_bytes) {
     BlockShape b;
-    if (slots == 1) {
+    if (slots == 1 && int_dot && !silu && rows >= 6144 && frag_bytes <= 48) {
+        b = BlockShape{ 4, 4, 0 };
+    } else if (slots == 1) {
         b = BlockShape{ 8, 2, int_dot ? (silu ? 3 : 2) : 0 };
     } else if (int_dot) {
         b = rows >= 8448 ? BlockShape{ 4, 4, 0 } : rows >= 2048 ? BlockShape{ 8, 2, 0 } : BlockShape{ 8, 1, 0 };
@@ -211,7 +218,8 @@ GemvError launch(std::span<const GemvWeights> w, std::span<const GemvOutput> y, 
         total_rows = w[0].layout.rows;
     }
     // The fused SwiGLU kernel streams gate and up: twice the rows of its output.
-    BlockShape shape = pick_block_shape(silu ? 2 * total_rows : total_rows, device_sms(), silu, ops->int_dot, slots);
+    BlockShape shape = pick_block_shape(silu ? 2 * total_rows : total_rows, device_sms(), silu, ops->int_dot, slots,
+                                        ops->frag_bytes);
     if (opt.rows_per_warp != 0) {
         shape.rows_per_warp = opt.rows_per_warp;
     }

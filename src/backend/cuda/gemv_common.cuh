@@ -78,6 +78,7 @@ struct FormatOps {
     int        block_k;      // weights per GGUF block (col granularity)
     int        block_bytes;  // bytes per GGUF block
     int        chunk_k;      // weights per plane-0 chunk
+    int        frag_bytes;   // register bytes of one chunk's fragment (decides the batch-1 shape)
     int        nplanes;
     PlaneField planes[kMaxPlanes];
     void (*pack_field)(int plane, const uint8_t * field, int bytes, uint8_t * out);

@@ -356,6 +356,7 @@ template <class F> const FormatOps & make_format_ops() {
         o.block_k     = F::kBlockK;
         o.block_bytes = F::kBlockBytes;
         o.chunk_k     = F::kChunkK;
+        o.frag_bytes  = int(sizeof(typename F::Frag));
         o.nplanes     = F::kNumPlanes;
         for (int i = 0; i < F::kNumPlanes; ++i) {
             o.planes[i] = F::kPlanes[i];
