@@ -82,7 +82,7 @@ struct BlockShape {
 // Batch 1 (decode): 8 warps of 2 rows; integer formats on a balanced grid of 2 blocks per SM, float
 // formats in waves. Decode stream on an H100 (2026-11-22, 4 fused launches + PDL, same binary, side
 // by side, % of copy; bench/kernels/decode_stream "Kernel variants"), balanced W8 R2 2/SM vs the
-// previous heuristic below: Q4_0 80.9 / 79.4, NVFP4 76.2 / 74.0, Q4_K 80.6 / 77.6, IQ4_XS 76.2 /
+// batch-2..8 heuristic above (the batch-1 default before): Q4_0 80.9 / 79.4, NVFP4 76.2 / 74.0, Q4_K 80.6 / 77.6, IQ4_XS 76.2 /
 // 70.7, Q8_0 93.4 / 93.4 (one run), and in a second run Q4_0 81.0 / 79.7, NVFP4 76.3 / 65.4, MXFP4
 // 75.1 / 70.0; float formats in waves W8 R2 vs heuristic: E4M3 98.5 / 87.6, BF16 105.4 / 94.4 —
 // balanced did not help them (E4M3 92.9, BF16 100.4). The gain is the gate/up tail (2.3 waves of
@@ -93,8 +93,8 @@ struct BlockShape {
 // From 6144 rows (QKV grouped, lm_head) the waves of 4 x 4 won in two runs: us per QKV launch vs
 // balanced W8 R2, Q4_0 7.4 / 7.9, Q4_K 7.5 / 8.4, NVFP4 8.0 / 9.1, MXFP4 7.8 / 8.3, IQ4_XS 7.8 /
 // 8.4; 128256 x 4096 NVFP4 alone 102.9 / 105.0 us. The o projection (4096 rows) lost (5.3 / 6.2),
-// and so did the formats with big fragments (Q5_K 80 bytes, Q6_K: QKV 11.6 / 9.3, 12.2 / 10.2 us;
-// four rows of them in registers), hence the 48-byte limit (Q4_K's fragment, which gained).
+// and so did Q5_K and Q6_K, whose 80-byte fragments x 4 rows crowd the registers (QKV 11.6 vs 9.3
+// and 12.2 vs 10.2 us), hence the 48-byte limit (Q4_K's fragment size; Q4_K gained).
 BlockShape pick_block_shape(int64_t rows, int sms, bool silu, bool int_dot, int slots, int frag_bytes) {
     BlockShape b;
     if (slots == 1 && int_dot && !silu && rows >= 6144 && frag_bytes <= 48) {
