@@ -9,13 +9,6 @@ namespace nibble::tok {
 
 namespace {
 
-struct Symbol {
-    int          prev;
-    int          next;
-    const char * text;
-    size_t       n;
-};
-
 struct Bigram {
     int         left;
     int         right;
@@ -35,12 +28,7 @@ void merge_word(const Tokenizer::Impl & v, const std::string & word, std::vector
     if (v.ignore_merges && v.text_to_token(word) >= 0) {
         symbols.push_back({ -1, -1, word.c_str(), word.size() });
     } else {
-        for (size_t offs = 0; offs < word.size();) {
-            const size_t n   = std::min(utf8_len(uint8_t(word[offs])), word.size() - offs);
-            const int    idx = int(symbols.size());
-            symbols.push_back({ idx - 1, offs + n == word.size() ? -1 : idx + 1, word.c_str() + offs, n });
-            offs += n;
-        }
+        split_utf8_symbols(word, symbols);
     }
 
     std::priority_queue<Bigram, std::vector<Bigram>, BigramGreater> queue;
@@ -71,12 +59,7 @@ void merge_word(const Tokenizer::Impl & v, const std::string & word, std::vector
             std::string_view(l.text, l.n + r.n) != b.text) { // l and r are adjacent in `word`
             continue;                                        // outdated
         }
-        l.n += r.n;
-        r.n    = 0;
-        l.next = r.next;
-        if (r.next >= 0) {
-            symbols[r.next].prev = b.left;
-        }
+        merge_symbols(symbols, b.left, b.right);
         try_add(l.prev, b.left);
         try_add(b.left, l.next);
     }

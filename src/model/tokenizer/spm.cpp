@@ -9,13 +9,6 @@ namespace nibble::tok {
 
 namespace {
 
-struct Symbol {
-    int          prev;
-    int          next;
-    const char * text;
-    size_t       n;
-};
-
 struct Bigram {
     int    left;
     int    right;
@@ -43,12 +36,7 @@ int32_t byte_token(const Tokenizer::Impl & v, uint8_t ch) {
 void spm_tokenize(const Tokenizer::Impl & v, std::string_view text, std::vector<int32_t> & out) {
     std::vector<Symbol> symbols;
     symbols.reserve(text.size());
-    for (size_t offs = 0; offs < text.size();) {
-        const size_t n   = std::min(utf8_len(uint8_t(text[offs])), text.size() - offs);
-        const int    idx = int(symbols.size());
-        symbols.push_back({ idx - 1, offs + n == text.size() ? -1 : idx + 1, text.data() + offs, n });
-        offs += n;
-    }
+    split_utf8_symbols(text, symbols);
     if (symbols.empty()) {
         return;
     }
@@ -78,12 +66,7 @@ void spm_tokenize(const Tokenizer::Impl & v, std::string_view text, std::vector<
         if (l.n == 0 || r.n == 0 || l.n + r.n != b.size) {
             continue; // one side was merged since this pair was queued
         }
-        l.n += r.n;
-        r.n    = 0;
-        l.next = r.next;
-        if (r.next >= 0) {
-            symbols[r.next].prev = b.left;
-        }
+        merge_symbols(symbols, b.left, b.right);
         try_add(l.prev, b.left);
         try_add(b.left, l.next);
     }

@@ -5,6 +5,7 @@
 #include "model/tokenizer/pretokenize.h"
 #include "model/tokenizer/tokenizer.h"
 
+#include <algorithm>
 #include <cstdint>
 #include <memory>
 #include <optional>
@@ -120,6 +121,37 @@ struct TokenizerFactory {
 };
 
 namespace tok {
+
+// A piece of text being merged: a doubly linked list kept in a vector (llama.cpp's llm_symbol).
+// Merged-away symbols keep n == 0.
+struct Symbol {
+    int          prev;
+    int          next;
+    const char * text;
+    size_t       n;
+};
+
+// Appends one symbol per UTF-8 character of `text` (a truncated last character keeps its bytes).
+inline void split_utf8_symbols(std::string_view text, std::vector<Symbol> & symbols) {
+    for (size_t offs = 0; offs < text.size();) {
+        const size_t n   = std::min(utf8_len(uint8_t(text[offs])), text.size() - offs);
+        const int    idx = int(symbols.size());
+        symbols.push_back({ idx - 1, offs + n == text.size() ? -1 : idx + 1, text.data() + offs, n });
+        offs += n;
+    }
+}
+
+// Merges the adjacent symbol `right` into `left`.
+inline void merge_symbols(std::vector<Symbol> & symbols, int left, int right) {
+    Symbol & l = symbols[size_t(left)];
+    Symbol & r = symbols[size_t(right)];
+    l.n += r.n;
+    r.n    = 0;
+    l.next = r.next;
+    if (r.next >= 0) {
+        symbols[size_t(r.next)].prev = left;
+    }
+}
 
 // llm_tokenizer_spm_session::tokenize on text whose spaces are already U+2581.
 void spm_tokenize(const Tokenizer::Impl & v, std::string_view text, std::vector<int32_t> & out);
