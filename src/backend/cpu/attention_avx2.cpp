@@ -4,6 +4,8 @@
 // the reference.
 #include "backend/cpu/ops.h"
 
+#include "backend/cpu/avx2_util.h"
+
 #include <immintrin.h>
 
 #include <cmath>
@@ -16,15 +18,10 @@ namespace nibble::cpu {
 
 namespace {
 
+using namespace avx2;
+
 inline __m256 load_h8(const half_bits * p) {
     return _mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i *>(p)));
-}
-
-inline float hsum(__m256 v) {
-    __m128 s = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
-    s        = _mm_add_ps(s, _mm_movehl_ps(s, s));
-    s        = _mm_add_ss(s, _mm_movehdup_ps(s));
-    return _mm_cvtss_f32(s);
 }
 
 constexpr int kMaxHeadVecs = 32; // head_dim <= 256

@@ -20,6 +20,8 @@
 #include "formats/q8_k.h"
 #include "formats/quant_common.h"
 
+#include "backend/cpu/avx2_util.h"
+
 #include <immintrin.h>
 
 #include <cstddef>
@@ -34,15 +36,7 @@ namespace nibble::cpu {
 
 namespace {
 
-inline float load_half(const void * p) {
-    uint16_t h;
-    std::memcpy(&h, p, sizeof(h));
-    return _cvtsh_ss(h);  // F16C: exact for every code
-}
-
-inline __m128i loadu128(const void * p) { return _mm_loadu_si128(static_cast<const __m128i *>(p)); }
-
-inline __m256i loadu256(const void * p) { return _mm256_loadu_si256(static_cast<const __m256i *>(p)); }
+using namespace avx2;
 
 // 8 int8 codes (low 8 bytes of q) -> 8 floats.
 inline __m256 i8x8_to_ps(__m128i q) { return _mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(q)); }

@@ -14,6 +14,8 @@
 #include "formats/q4_1.h"
 #include "formats/q8_0.h"
 
+#include "backend/cpu/avx2_util.h"
+
 #include <immintrin.h>
 
 #include <cstring>
@@ -26,26 +28,7 @@ namespace nibble::cpu {
 
 namespace {
 
-inline float load_half(const void * p) {
-    uint16_t h;
-    std::memcpy(&h, p, sizeof(h));
-    return _cvtsh_ss(h);
-}
-
-inline __m256i loadu256(const void * p) {
-    return _mm256_loadu_si256(static_cast<const __m256i *>(p));
-}
-
-inline __m128i loadu128(const void * p) {
-    return _mm_loadu_si128(static_cast<const __m128i *>(p));
-}
-
-inline float hsum(__m256 v) {
-    __m128 s = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
-    s        = _mm_add_ps(s, _mm_movehl_ps(s, s));
-    s        = _mm_add_ss(s, _mm_movehdup_ps(s));
-    return _mm_cvtss_f32(s);
-}
+using namespace avx2;
 
 // 8 int32 partial sums of the 32 products x[i] * y[i], x and y signed int8.
 inline __m256i dot_i8(__m256i x, __m256i y) {

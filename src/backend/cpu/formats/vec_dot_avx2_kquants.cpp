@@ -7,6 +7,8 @@
 #include "formats/q6_k.h"
 #include "formats/q8_k.h"
 
+#include "backend/cpu/avx2_util.h"
+
 #include <immintrin.h>
 
 #include <cstring>
@@ -19,22 +21,7 @@ namespace nibble::cpu {
 
 namespace {
 
-inline float load_half(const void * p) {
-    uint16_t h;
-    std::memcpy(&h, p, sizeof(h));
-    return _cvtsh_ss(h);
-}
-
-inline __m256i loadu256(const void * p) {
-    return _mm256_loadu_si256(static_cast<const __m256i *>(p));
-}
-
-inline float hsum(__m256 v) {
-    __m128 s = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
-    s        = _mm_add_ps(s, _mm_movehl_ps(s, s));
-    s        = _mm_add_ss(s, _mm_movehdup_ps(s));
-    return _mm_cvtss_f32(s);
-}
+using namespace avx2;
 
 // 8 int32 lanes of Σ q·a, 32 unsigned codes q (< 64) times int8 a, the first 16 products weighted
 // by s0 and the last 16 by s1. maddubs pairs stay <= 63 * 128 * 2 < 2^15.
