@@ -25,6 +25,15 @@ inline __m128i loadu128(const void * p) { return _mm_loadu_si128(static_cast<con
 
 inline __m256i loadu256(const void * p) { return _mm256_loadu_si256(static_cast<const __m256i *>(p)); }
 
+// 8 int8 codes (low 8 bytes of q) -> 8 floats.
+inline __m256 i8x8_to_ps(__m128i q) { return _mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(q)); }
+
+// y[0..16) = q[0..16) * d, q int8.
+inline void store16_mul(float * y, __m128i q, __m256 d) {
+    _mm256_storeu_ps(y, _mm256_mul_ps(i8x8_to_ps(q), d));
+    _mm256_storeu_ps(y + 8, _mm256_mul_ps(i8x8_to_ps(_mm_unpackhi_epi64(q, q)), d));
+}
+
 // Sum of the 8 lanes.
 inline float hsum(__m256 v) {
     __m128 s = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));

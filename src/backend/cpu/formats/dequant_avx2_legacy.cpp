@@ -41,15 +41,6 @@ namespace {
 
 using namespace avx2;
 
-// 8 int8 codes (low 8 bytes of q) -> 8 floats.
-inline __m256 i8x8_to_ps(__m128i q) { return _mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(q)); }
-
-// y[0..16) = q[0..16) * d, q int8.
-inline void store16_mul(float * y, __m128i q, __m256 d) {
-    _mm256_storeu_ps(y, _mm256_mul_ps(i8x8_to_ps(q), d));
-    _mm256_storeu_ps(y + 8, _mm256_mul_ps(i8x8_to_ps(_mm_unpackhi_epi64(q, q)), d));
-}
-
 // y[0..16) = q[0..16) * d + m; the FMA rounds once, as mul (exact) + add does.
 inline void store16_fmadd(float * y, __m128i q, __m256 d, __m256 m) {
     _mm256_storeu_ps(y, _mm256_fmadd_ps(i8x8_to_ps(q), d, m));
