@@ -8,6 +8,7 @@
 #include "model/hf_vocab.h"
 #include "quant/quantizer.h"
 #include "unit/st_writer.h"
+#include "unit/test_paths.h"
 
 #include <gtest/gtest.h>
 #include <unistd.h>
@@ -25,36 +26,6 @@ using namespace nibble::test;
 using json = nlohmann::json;
 
 namespace {
-
-fs::path shared_dir() {
-    if (const char * env = std::getenv("NIBBLE_SHARED_DIR"); env != nullptr && *env != '\0') {
-        return env;
-    }
-    for (const char * rel : { "../shared", "../../shared", "shared" }) {
-        if (fs::is_directory(fs::path(rel) / "models")) {
-            return rel;
-        }
-    }
-    return {};
-}
-
-class TempDir {
-  public:
-    explicit TempDir(const std::string & tag) {
-        path_ = fs::path(::testing::TempDir()) / ("nibble_hfconv_" + tag + "_" + std::to_string(::getpid()));
-        fs::remove_all(path_);
-        fs::create_directories(path_);
-    }
-    ~TempDir() {
-        std::error_code ec;
-        fs::remove_all(path_, ec);
-    }
-    const fs::path & path() const { return path_; }
-    fs::path         operator/(const std::string & s) const { return path_ / s; }
-
-  private:
-    fs::path path_;
-};
 
 std::string encoded(const GgufValue & v) {
     const auto e = v.encoded();
@@ -171,7 +142,7 @@ TEST_F(TinyStoriesHf, ConvertedGgufIsTheTwin) {
 TEST_F(TinyStoriesHf, QuantizeFolderEqualsQuantizeTwin) {
     Result<GgufFile> twin = GgufFile::open(twin_.string());
     ASSERT_TRUE(twin.ok()) << twin.error().message();
-    TempDir out("quant");
+    TempDir out("hfconv_quant");
     for (FileType ft : { FileType::F16, FileType::Q4_K_M, FileType::Q8_0, FileType::F32 }) {
         SCOPED_TRACE(file_type_info(ft).name);
         QuantizeConfig cfg;
@@ -193,7 +164,7 @@ TEST_F(TinyStoriesHf, QuantizeFolderEqualsQuantizeTwin) {
 }
 
 TEST_F(TinyStoriesHf, Errors) {
-    TempDir t("err");
+    TempDir t("hfconv_err");
     for (const char * f : { "model.safetensors", "tokenizer.json", "tokenizer_config.json" }) {
         fs::copy_file(hf_ / f, t / f);
     }
@@ -259,7 +230,7 @@ std::vector<StEntry> tiny_qwen3_tensors(const std::string & embd_dtype) {
 
 // A prequantized (FP8) tensor is refused with a message that says so; a missing tensor is named.
 TEST(HfConvert, RejectsPrequantizedDtypeAndMissingTensors) {
-    TempDir t("fp8");
+    TempDir t("hfconv_fp8");
     write_text(t / "config.json", tiny_qwen3_config().dump());
     write_st(t / "model.safetensors", tiny_qwen3_tensors("F8_E4M3"));
     Result<std::unique_ptr<HfSource>> r = HfSource::open(t.path().string());
@@ -277,7 +248,7 @@ TEST(HfConvert, RejectsPrequantizedDtypeAndMissingTensors) {
 
 // Byte-level BPE (Qwen) vocabulary: gpt2 model, merges, control / user-defined / padding tokens.
 TEST(HfConvert, Qwen3BpeTokenizer) {
-    TempDir t("qwen3tok");
+    TempDir t("hfconv_qwen3tok");
     write_text(t / "config.json", tiny_qwen3_config().dump());
     write_st(t / "model.safetensors", tiny_qwen3_tensors("BF16"));
     const std::string qwen2 =

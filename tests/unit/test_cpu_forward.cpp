@@ -9,6 +9,7 @@
 #include "formats/quantize.h"
 #include "model/tokenizer/tokenizer.h"
 #include "runtime/session.h"
+#include "unit/test_paths.h"
 
 #include <gtest/gtest.h>
 
@@ -25,6 +26,8 @@
 namespace fs = std::filesystem;
 using namespace nibble;
 
+using namespace nibble::test;
+
 namespace {
 
 // Fast kernels differ from the oracle only in the fp32 order of summing per-block terms: bound
@@ -36,18 +39,6 @@ constexpr double kRefVsDequantTol = 2e-6;
 // Batch vs token-by-token logits: the kernels are the same per row, so the rows are bit-identical;
 // the bound only documents "fp32 tolerance" as promised by session.h.
 constexpr float  kBatchVsSeqTol   = 1e-5f;
-
-fs::path shared_dir() {
-    if (const char * env = std::getenv("NIBBLE_SHARED_DIR"); env != nullptr && *env != '\0') {
-        return env;
-    }
-    for (const char * rel : { "../shared", "../../shared", "shared" }) {
-        if (fs::is_directory(fs::path(rel) / "models")) {
-            return rel;
-        }
-    }
-    return {};
-}
 
 fs::path model_path(const std::string & rel) {
     const fs::path dir = shared_dir();

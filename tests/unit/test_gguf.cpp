@@ -5,6 +5,7 @@
 #include "io/gguf.h"
 #include "io/gguf_writer.h"
 #include "unit/gguf_builder.h"
+#include "unit/test_paths.h"
 
 #include <gtest/gtest.h>
 #include <unistd.h>
@@ -22,19 +23,6 @@ using namespace nibble;
 using namespace nibble::test;
 
 namespace {
-
-// Tests find models through one env var, else ../shared next to the repo root (STYLE.md Avoid #5).
-fs::path shared_dir() {
-    if (const char * env = std::getenv("NIBBLE_SHARED_DIR"); env != nullptr && *env != '\0') {
-        return env;
-    }
-    for (const char * rel : { "../shared", "../../shared", "shared" }) {
-        if (fs::is_directory(fs::path(rel) / "models")) {
-            return rel;
-        }
-    }
-    return {};
-}
 
 // The checked-in corpus, found next to this source file (absolute __FILE__ under CMake) or from the
 // repository root that ctest runs in.

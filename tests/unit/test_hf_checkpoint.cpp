@@ -6,6 +6,7 @@
 #include "io/hf_checkpoint.h"
 #include "model/hf_naming.h"
 #include "unit/st_writer.h"
+#include "unit/test_paths.h"
 
 #include <gtest/gtest.h>
 #include <unistd.h>
@@ -23,38 +24,6 @@ using namespace nibble::test;
 using json = nlohmann::json;
 
 namespace {
-
-// Tests find models through one env var, else ../shared next to the repo root (STYLE.md Avoid #5).
-fs::path shared_dir() {
-    if (const char * env = std::getenv("NIBBLE_SHARED_DIR"); env != nullptr && *env != '\0') {
-        return env;
-    }
-    for (const char * rel : { "../shared", "../../shared", "shared" }) {
-        if (fs::is_directory(fs::path(rel) / "models")) {
-            return rel;
-        }
-    }
-    return {};
-}
-
-// A fresh directory per test, removed afterwards.
-class TempDir {
-  public:
-    explicit TempDir(const std::string & tag) {
-        path_ = fs::path(::testing::TempDir()) / ("nibble_hf_" + tag + "_" + std::to_string(::getpid()));
-        fs::remove_all(path_);
-        fs::create_directories(path_);
-    }
-    ~TempDir() {
-        std::error_code ec;
-        fs::remove_all(path_, ec);
-    }
-    const fs::path & path() const { return path_; }
-    fs::path         operator/(const std::string & s) const { return path_ / s; }
-
-  private:
-    fs::path path_;
-};
 
 void expect_error(const Result<HfCheckpoint> & r, const std::string & file_part, const std::string & rule) {
     ASSERT_FALSE(r.ok());
@@ -263,7 +232,7 @@ void write_two_shards(const fs::path & dir) {
 } // namespace
 
 TEST(HfShards, TwoShardsResolve) {
-    TempDir t("shards");
+    TempDir t("hf_shards");
     write_two_shards(t.path());
     write_index(t.path(), { { "a.weight", "model-00001-of-00002.safetensors" },
                             { "b.weight", "model-00001-of-00002.safetensors" },
@@ -289,7 +258,7 @@ TEST(HfShards, TwoShardsResolve) {
 }
 
 TEST(HfShards, MissingShard) {
-    TempDir t("missing");
+    TempDir t("hf_missing");
     write_two_shards(t.path());
     write_index(t.path(), { { "a.weight", "model-00001-of-00002.safetensors" },
                             { "b.weight", "model-00001-of-00002.safetensors" },
@@ -298,7 +267,7 @@ TEST(HfShards, MissingShard) {
 }
 
 TEST(HfShards, TensorInWrongShard) {
-    TempDir t("wrong");
+    TempDir t("hf_wrong");
     write_two_shards(t.path());
     write_index(t.path(), { { "a.weight", "model-00001-of-00002.safetensors" },
                             { "b.weight", "model-00002-of-00002.safetensors" },
@@ -309,7 +278,7 @@ TEST(HfShards, TensorInWrongShard) {
 }
 
 TEST(HfShards, TensorInTwoShards) {
-    TempDir t("twice");
+    TempDir t("hf_twice");
     write_two_shards(t.path());
     write_st(t / "model-00002-of-00002.safetensors",
              { { "c.weight", "BF16", { 2 }, {} }, { "a.weight", "F32", { 1 }, {} } });
@@ -320,7 +289,7 @@ TEST(HfShards, TensorInTwoShards) {
 }
 
 TEST(HfShards, IndexRules) {
-    TempDir t("rules");
+    TempDir t("hf_rules");
     write_two_shards(t.path());
     // Path traversal out of the checkpoint directory.
     write_index(t.path(), { { "a.weight", "../model-00001-of-00002.safetensors" } });
@@ -342,7 +311,7 @@ TEST(HfShards, IndexRules) {
 }
 
 TEST(HfShards, BadSideFiles) {
-    TempDir t("side");
+    TempDir t("hf_side");
     write_st(t / "model.safetensors", { { "a.weight", "F32", { 1 }, {} } });
     write_text(t / "config.json", R"({"hidden_size": 12, "num_hidden_layers": "two"})");
     expect_error(HfCheckpoint::open(t.path().string()), "config.json", "num_hidden_layers must be an integer");
@@ -446,7 +415,7 @@ const GgufTensorDesc * find_t(const GgufModelDesc & d, const std::string & name)
 } // namespace
 
 TEST(HfNaming, Qwen3HeadDimAndNorms) {
-    TempDir t("qwen3");
+    TempDir t("hf_qwen3");
     json    cfg                = base_config("Qwen3ForCausalLM", "qwen3");
     cfg["head_dim"]            = 8; // != 16 / 4, as in small Qwen3 models
     cfg["tie_word_embeddings"] = true;
@@ -471,7 +440,7 @@ TEST(HfNaming, Qwen3HeadDimAndNorms) {
 }
 
 TEST(HfNaming, Qwen2BiasesRequired) {
-    TempDir t("qwen2");
+    TempDir t("hf_qwen2");
     write_tiny_model(t.path(), base_config("Qwen2ForCausalLM", "qwen2"), true, false);
     Result<HfCheckpoint> ck = HfCheckpoint::open(t.path().string());
     ASSERT_TRUE(ck.ok()) << ck.error().message();
@@ -492,7 +461,7 @@ TEST(HfNaming, Qwen2BiasesRequired) {
 }
 
 TEST(HfNaming, MistralIsLlamaWithPermutationAndLlama3Rope) {
-    TempDir t("mistral");
+    TempDir t("hf_mistral");
     json    cfg         = base_config("MistralForCausalLM", "mistral");
     cfg["rope_scaling"] = { { "rope_type", "llama3" },
                             { "factor", 8.0 },
@@ -521,7 +490,7 @@ TEST(HfNaming, MistralIsLlamaWithPermutationAndLlama3Rope) {
 }
 
 TEST(HfNaming, Errors) {
-    TempDir t("errors");
+    TempDir t("hf_errors");
     json    cfg = base_config("GPT2LMHeadModel", "gpt2");
     write_tiny_model(t.path(), cfg, false, false);
     Result<HfCheckpoint> ck = HfCheckpoint::open(t.path().string());

@@ -12,6 +12,7 @@
 #include "io/gguf_writer.h"
 #include "model/tokenizer/tokenizer.h"
 #include "unit/gguf_builder.h"
+#include "unit/test_paths.h"
 
 #include <gtest/gtest.h>
 #include <unistd.h>
@@ -29,18 +30,6 @@ using namespace nibble::test;
 namespace {
 
 const fs::path kData = "tests/data/tokenizer";
-
-fs::path shared_dir() {
-    if (const char * env = std::getenv("NIBBLE_SHARED_DIR"); env != nullptr && *env != '\0') {
-        return env;
-    }
-    for (const char * rel : { "../shared", "../../shared", "shared" }) {
-        if (fs::is_directory(fs::path(rel) / "models")) {
-            return rel;
-        }
-    }
-    return {};
-}
 
 // scripts/fetch-model.sh's cache: $NIBBLE_MODEL_DIR, else $NIBBLE_CACHE/models, else ~/.cache/nibble/models.
 fs::path model_dir() {
