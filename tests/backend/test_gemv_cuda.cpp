@@ -187,6 +187,10 @@ TEST_P(GemvFormatTest, MatchesCpuReference) {
                     opts.push_back({ .rows_per_warp = 1, .warps_per_block = 8, .blocks_per_sm = 1 });
                     opts.push_back({ .rows_per_warp = 4, .warps_per_block = 4, .blocks_per_sm = 2 });
                     opts.push_back({ .rows_per_warp = 2, .warps_per_block = 8, .blocks_per_sm = 3 });
+                    if (batch == 1) {  // 16-warp blocks: batch 1, 2 rows per warp only
+                        opts.push_back({ .rows_per_warp = 2, .warps_per_block = 16, .blocks_per_sm = 1 });
+                        opts.push_back({ .rows_per_warp = 2, .warps_per_block = 16, .blocks_per_sm = 0 });
+                    }
                 } else {
                     opts.push_back({});
                 }
@@ -328,21 +332,23 @@ TEST_F(GemvCudaTest, GateUpSilu) {
         const Matrix      gate = make_matrix(fc.format, 130, 2304, 31);
         const Matrix      up   = make_matrix(fc.format, 130, 2304, 32);
         const Activations x    = make_x(3, 2304, ActType::F16, 33);
-        // 2 and 4 rows per warp (gate + up), in waves and balanced.
+        // 2 and 4 rows per warp (gate + up), in waves and balanced; 16-warp blocks at batch 1.
         const GemvOptions opts[] = { { .rows_per_warp = 2, .blocks_per_sm = 0 },
                                      { .rows_per_warp = 4, .blocks_per_sm = 0 },
                                      { .rows_per_warp = 2, .blocks_per_sm = 1 },
-                                     { .rows_per_warp = 4, .warps_per_block = 4, .blocks_per_sm = 2 } };
+                                     { .rows_per_warp = 4, .warps_per_block = 4, .blocks_per_sm = 2 },
+                                     { .rows_per_warp = 2, .warps_per_block = 16, .blocks_per_sm = 1 } };
         for (const GemvOptions & opt : opts) {
-            const int rpw = opt.rows_per_warp;
-            auto      y   = device_alloc<float>(size_t(3) * 130);
-            ASSERT_EQ(gemv_gate_up_silu(gate.weights(), up.weights(), x.dev.get(), ActType::F16, 3, x.ldx,
+            const int rpw   = opt.rows_per_warp;
+            const int batch = opt.warps_per_block == 16 ? 1 : 3;
+            auto      y     = device_alloc<float>(size_t(3) * 130);
+            ASSERT_EQ(gemv_gate_up_silu(gate.weights(), up.weights(), x.dev.get(), ActType::F16, batch, x.ldx,
                                         { y.get(), 130 }, nullptr, opt),
                       GemvError::Ok);
             std::vector<float> got(size_t(3) * 130);
             CUDA_CHECK(cudaMemcpy(got.data(), y.get(), got.size() * 4, cudaMemcpyDeviceToHost));
             ErrorSum e;
-            for (int b = 0; b < 3; ++b) {
+            for (int b = 0; b < batch; ++b) {
                 for (int r = 0; r < 130; ++r) {
                     double       eg = 0.0, eu = 0.0;
                     const double g   = ref_dot(gate, r, x, b, &eg);
@@ -354,7 +360,7 @@ TEST_F(GemvCudaTest, GateUpSilu) {
                 }
             }
             EXPECT_LE(e.nmse(), 4 * fc.max_nmse) << format_name(fc.format) << " rows/warp " << rpw << " blocks/SM "
-                                                  << opt.blocks_per_sm;
+                                                  << opt.blocks_per_sm << " warps " << opt.warps_per_block;
         }
     }
 }
@@ -372,6 +378,12 @@ TEST_F(GemvCudaTest, RejectsBadArguments) {
     EXPECT_EQ(gemv(m.weights(), x.dev.get(), ActType::F16, 1, x.ldx, out, nullptr, { .rows_per_warp = 3 }),
               GemvError::BadOption);
     EXPECT_EQ(gemv(m.weights(), x.dev.get(), ActType::F16, 1, x.ldx, out, nullptr, { .warps_per_block = 2 }),
+              GemvError::BadOption);
+    EXPECT_EQ(gemv(m.weights(), x.dev.get(), ActType::F16, 1, x.ldx, out, nullptr,
+                   { .rows_per_warp = 4, .warps_per_block = 16 }),
+              GemvError::BadOption);
+    EXPECT_EQ(gemv(m.weights(), x.dev.get(), ActType::F16, 2, x.ldx, out, nullptr,
+                   { .rows_per_warp = 2, .warps_per_block = 16 }),
               GemvError::BadOption);
     EXPECT_EQ(gemv(m.weights(), x.dev.get(), ActType::F16, 1, x.ldx, out, nullptr, { .blocks_per_sm = 33 }),
               GemvError::BadOption);

@@ -95,9 +95,20 @@ struct BlockShape {
 // 8.4; 128256 x 4096 NVFP4 alone 102.9 / 105.0 us. The o projection (4096 rows) lost (5.3 / 6.2),
 // and so did Q5_K and Q6_K, whose 80-byte fragments x 4 rows crowd the registers (QKV 11.6 vs 9.3
 // and 12.2 vs 10.2 us), hence the 48-byte limit (Q4_K's fragment size; Q4_K gained).
-BlockShape pick_block_shape(int64_t rows, int sms, bool silu, bool int_dot, int slots, int frag_bytes) {
+// Long rows (the down projection, 14336 columns): one block of 16 warps per SM instead of two of 8,
+// so each SM stages and quantizes x once, not twice (28 KB of fp16 per block at K = 14336 from L2).
+// Down projection alone, us per launch, W16 1/SM vs W8 2/SM (H100, 2026-11-22, same binary): Q4_0
+// 14.1 / 15.1, NVFP4 14.2 / 15.0, MXFP4 14.4 / 15.1, Q4_K 14.0 / 14.7, IQ4_XS 13.9 / 14.6, Q8_0
+// 22.9 / 23.9. At 4096 columns it lost (o: Q4_0 5.6 / 5.3, NVFP4 7.1 / 6.5; gate/up 25.5 / 24.8):
+// the threshold sits between the two measured widths.
+constexpr int64_t kWideMinCols = 8192;
+
+BlockShape pick_block_shape(int64_t rows, int64_t cols, int sms, bool silu, bool int_dot, int slots,
+                            int frag_bytes) {
     BlockShape b;
-    if (slots == 1 && int_dot && !silu && rows >= 6144 && frag_bytes <= 48) {
+    if (slots == 1 && int_dot && !silu && cols > kWideMinCols) {
+        b = BlockShape{ kWideWarps, 2, 1 };
+    } else if (slots == 1 && int_dot && !silu && rows >= 6144 && frag_bytes <= 48) {
         b = BlockShape{ 4, 4, 0 };
     } else if (slots == 1) {
         b = BlockShape{ 8, 2, int_dot ? (silu ? 3 : 2) : 0 };
@@ -138,7 +149,8 @@ GemvError check_common(const FormatOps * ops, std::span<const GemvWeights> w, st
     if (opt.rows_per_warp != 0 && opt.rows_per_warp != 1 && opt.rows_per_warp != 2 && opt.rows_per_warp != 4) {
         return GemvError::BadOption;
     }
-    if (opt.warps_per_block != 0 && opt.warps_per_block != 4 && opt.warps_per_block != 8) {
+    if (opt.warps_per_block != 0 && opt.warps_per_block != 4 && opt.warps_per_block != 8 &&
+        opt.warps_per_block != kWideWarps) {
         return GemvError::BadOption;
     }
     if (opt.blocks_per_sm < -1 || opt.blocks_per_sm > 32) {
@@ -218,7 +230,8 @@ GemvError launch(std::span<const GemvWeights> w, std::span<const GemvOutput> y, 
         total_rows = w[0].layout.rows;
     }
     // The fused SwiGLU kernel streams gate and up: twice the rows of its output.
-    BlockShape shape = pick_block_shape(silu ? 2 * total_rows : total_rows, device_sms(), silu, ops->int_dot, slots,
+    BlockShape shape = pick_block_shape(silu ? 2 * total_rows : total_rows, w[0].layout.cols, device_sms(), silu,
+                                        ops->int_dot, slots,
                                         ops->frag_bytes);
     if (opt.rows_per_warp != 0) {
         shape.rows_per_warp = opt.rows_per_warp;
@@ -264,7 +277,7 @@ GemvError launch(std::span<const GemvWeights> w, std::span<const GemvOutput> y, 
         p.kslice  = p.K;
         p.xstride = 0;
     }
-    const KernelFn fn = ops->kernel(slots, R, xt == ActType::BF16, silu);
+    const KernelFn fn = ops->kernel(slots, R, xt == ActType::BF16, silu, shape.warps);
     if (fn == nullptr) {
         return GemvError::BadOption;
     }
@@ -377,7 +390,8 @@ const char * gemv_error_string(GemvError e) {
         case GemvError::BadAlignment: return "x must be 16-byte aligned with ldx % 8 == 0";
         case GemvError::Mismatch: return "grouped/fused operands differ in format or shape, or more than 3 groups";
         case GemvError::BadOption:
-            return "rows_per_warp must be 0, 1, 2 or 4, warps_per_block 0, 4 or 8, blocks_per_sm -1..32";
+            return "rows_per_warp must be 0, 1, 2 or 4, warps_per_block 0, 4, 8 or 16 (16: batch 1 and 2 rows per warp "
+                   "only), blocks_per_sm -1..32";
     }
     return "unknown GemvError";
 }

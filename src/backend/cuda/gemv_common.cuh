@@ -18,6 +18,7 @@ namespace nibble::cuda::gemv_detail {
 
 inline constexpr int kMaxWarps    = 8;  // per block (4 or 8, see pick_shape in gemv.cu)
 inline constexpr int kMaxThreads  = kMaxWarps * 32;
+inline constexpr int kWideWarps   = 16;  // batch 1, 2 rows per warp only: one block of 16 warps per SM
 inline constexpr int kMaxPlanes   = 4;
 inline constexpr int kMaxSegments = 3;
 inline constexpr int kMaxBatch    = 8;
@@ -83,7 +84,7 @@ struct FormatOps {
     PlaneField planes[kMaxPlanes];
     void (*pack_field)(int plane, const uint8_t * field, int bytes, uint8_t * out);
     void (*unpack_field)(int plane, const uint8_t * in, int bytes, uint8_t * field);
-    KernelFn (*kernel)(int batch_slots, int rows_per_warp, bool bf16_x, bool silu);
+    KernelFn (*kernel)(int batch_slots, int rows_per_warp, bool bf16_x, bool silu, int warps);
 };
 
 template <Format F> const FormatOps & format_ops();  // one generated translation unit per format

@@ -129,9 +129,23 @@ template <class F, int R> __host__ __device__ constexpr int unroll_for() {
     return u < 1 ? 1 : u;
 }
 
-template <class F, int B, int R, class XT, bool kSilu>
-__global__ void __launch_bounds__(kMaxThreads) gemv_kernel(const Params p) {
-    constexpr int  U             = unroll_for<F, R>();
+// Batch 1 with 4 rows per warp (the grouped QKV launch, lm_head) and light 16-byte chunks: 8 chunks
+// in flight per warp instead of 4 (one buffer either way: a 16-byte chunk's fragment is 32 bytes
+// with its alignment), so the QKV launch issues nearly all its weight loads before it waits for x.
+// QKV alone, us per launch, 8 vs 4 chunks (H100, 2026-11-22, two builds side by side): Q4_0 6.8 /
+// 7.4, MXFP4 7.5 / 7.7; with 32-byte chunks the heavier decoders lost (NVFP4 8.9 / 7.9, Q4_K 9.8 /
+// 7.2, IQ4_XS 8.9 / 7.9), hence the chunk-size and fragment limits.
+template <class F, int B, int R> __host__ __device__ constexpr bool deep_unroll() {
+#ifdef __CUDACC__
+    return F::kIntDot && B == 1 && R == 4 && F::kChunkBytes == 16 && sizeof(typename F::Frag) <= 32;
+#else
+    return false;
+#endif
+}
+
+template <class F, int B, int R, class XT, bool kSilu, int kThreads = kMaxThreads>
+__global__ void __launch_bounds__(kThreads) gemv_kernel(const Params p) {
+    constexpr int  U             = deep_unroll<F, B, R>() ? 2 * unroll_for<F, R>() : unroll_for<F, R>();
     constexpr int  Rout          = kSilu ? R / 2 : R;
     constexpr bool kDoubleBuffer = sizeof(typename F::Frag) * U * R <= 96 && R * B <= 16;
     static_assert(!kSilu || R % 2 == 0, "the fused SwiGLU kernel pairs gate and up rows");
@@ -142,7 +156,7 @@ __global__ void __launch_bounds__(kMaxThreads) gemv_kernel(const Params p) {
     }
     const int lane  = int(threadIdx.x) & 31;
     const int warp  = int(threadIdx.x) >> 5;
-    const int warps = int(blockDim.x) >> 5;  // 4 or 8, chosen by the launcher
+    const int warps = int(blockDim.x) >> 5;  // 4, 8 or 16, chosen by the launcher
 
     // Which output rows this warp computes. Grid mode (p.ngroups == 0): one group of Rout rows, block
     // b covering rows b * warps * Rout.. of its segment (Segment::block_begin in blocks). Balanced
@@ -312,7 +326,15 @@ constexpr int smem_bytes(bool int_dot, int batch_slots, int xstride) {
     return int_dot ? batch_slots * (xstride + xstride / 4 + xstride / 4) : 0;
 }
 
-template <class F, int B, class XT> KernelFn pick_rows(int R, bool silu) {
+template <class F, int B, class XT> KernelFn pick_rows(int R, bool silu, int warps) {
+    if (warps == kWideWarps) {
+        if constexpr (B == 1) {
+            if (R == 2) {
+                return silu ? gemv_kernel<F, 1, 2, XT, true, 32 * kWideWarps> : gemv_kernel<F, 1, 2, XT, false, 32 * kWideWarps>;
+            }
+        }
+        return nullptr;
+    }
     if (silu) {
         return R == 2 ? gemv_kernel<F, B, 2, XT, true> : R == 4 ? gemv_kernel<F, B, 4, XT, true> : nullptr;
     }
@@ -324,25 +346,26 @@ template <class F, int B, class XT> KernelFn pick_rows(int R, bool silu) {
     }
 }
 
-template <class F, class XT> KernelFn pick_batch(int slots, int R, bool silu) {
+template <class F, class XT> KernelFn pick_batch(int slots, int R, bool silu, int warps) {
     switch (slots) {
-        case 1: return pick_rows<F, 1, XT>(R, silu);
-        case 2: return pick_rows<F, 2, XT>(R, silu);
-        case 4: return pick_rows<F, 4, XT>(R, silu);
-        case 8: return pick_rows<F, 8, XT>(R, silu);
+        case 1: return pick_rows<F, 1, XT>(R, silu, warps);
+        case 2: return pick_rows<F, 2, XT>(R, silu, warps);
+        case 4: return pick_rows<F, 4, XT>(R, silu, warps);
+        case 8: return pick_rows<F, 8, XT>(R, silu, warps);
         default: return nullptr;
     }
 }
 
-// Every kernel of one format: batch slots {1, 2, 4, 8} x rows per warp {1, 2, 4}, plus the fused
-// SwiGLU kernels with 2 or 4 rows (gate + up) per warp: 20 kernels. The float formats read x in the
-// inner loop and get one set per activation type (40); the integer formats convert x once while
+// Every kernel of one format: batch slots {1, 2, 4, 8} x rows per warp {1, 2, 4}, the fused SwiGLU
+// kernels with 2 or 4 rows (gate + up) per warp, and the two 16-warp batch-1 kernels (plain and
+// SwiGLU, 2 rows per warp): 22 kernels. The float formats read x in the inner loop and get one set
+// per activation type (44); the integer formats convert x once while
 // staging it, where a run-time flag costs nothing measurable, so they share one set (compile time).
-template <class F> KernelFn select_kernel(int slots, int R, bool bf16, bool silu) {
+template <class F> KernelFn select_kernel(int slots, int R, bool bf16, bool silu, int warps) {
     if constexpr (F::kIntDot) {
-        return pick_batch<F, __half>(slots, R, silu);
+        return pick_batch<F, __half>(slots, R, silu, warps);
     } else {
-        return bf16 ? pick_batch<F, __nv_bfloat16>(slots, R, silu) : pick_batch<F, __half>(slots, R, silu);
+        return bf16 ? pick_batch<F, __nv_bfloat16>(slots, R, silu, warps) : pick_batch<F, __half>(slots, R, silu, warps);
     }
 }
 
