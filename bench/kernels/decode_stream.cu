@@ -43,8 +43,13 @@ const Variant kVariants[] = {
     { "balanced 2/SM, W8 R2", { .rows_per_warp = 2, .warps_per_block = 8, .blocks_per_sm = 2 } },
     { "balanced 3/SM (where resident), W8 R2", { .rows_per_warp = 2, .warps_per_block = 8, .blocks_per_sm = 3 } },
     { "balanced 2/SM, W8 R1", { .rows_per_warp = 1, .warps_per_block = 8, .blocks_per_sm = 2 } },
+    { "balanced 1/SM, W16 R2", { .rows_per_warp = 2, .warps_per_block = 16, .blocks_per_sm = 1 } },
 };
 constexpr int kSweep = int(std::size(kVariants));
+// Kernel kinds launched together (bit mask of launch_layers' `only`): what the transitions between
+// kinds cost beyond each kind alone (H100, 2026-11-22: within +-0.7 us per layer, i.e. the
+// per-kind table accounts for the whole stream).
+constexpr int kCombos[6] = { 3, 6, 12, 9, 5, 15 };
 
 struct Layer {
     DeviceMatrix q, k, v, o, gate, up, down;
@@ -169,6 +174,7 @@ int main(int argc, char ** argv) {
         double sweep[kSweep];    // batch 1, 4 fused + PDL early, per variant (kVariants)
         double part[kSweep][4];  // the same, one kernel kind alone: [variant][QKV, o, gate/up, down]
         double part_gb[4];
+        double combo[6];  // default variant, batch 1: kernel kinds launched together (kCombos)
     };
     std::vector<Row> rows;
     const int        batches[4] = { 1, 2, 4, 8 };
@@ -192,6 +198,9 @@ int main(int argc, char ** argv) {
         bool valid = true;
         for (int vi = 0; vi < kSweep; ++vi) {
             for (int batch : { 1, 8 }) {
+                if (batch > 1 && kVariants[vi].opt.warps_per_block == 16) {
+                    continue;  // 16-warp blocks exist for batch 1 only
+                }
                 launch_layers(layers, out, xh, xf, batch, false, 2, s, kVariants[vi].opt);
                 CUDA_CHECK(cudaStreamSynchronize(s));
                 const double e1 = nmse_vs_template(th, xh, batch, out.q.get(), 256, kHidden);
@@ -207,7 +216,7 @@ int main(int argc, char ** argv) {
             continue;
         }
 
-        Row row{ f, bytes / 1e9, {}, {}, {}, {} };
+        Row row{ f, bytes / 1e9, {}, {}, {}, {}, {} };
         for (int cfg = 0; cfg < kConfigs; ++cfg) {
             for (int bi = 0; bi < 4; ++bi) {
                 const bool fused = cfg >= 3;
@@ -228,6 +237,10 @@ int main(int argc, char ** argv) {
                     s, 1, [&](int) { launch_layers(layers, out, xh, xf, 1, true, 1, s, kVariants[i].opt, 1 << kind); },
                     5);
             }
+        }
+        for (int i = 0; i < 6; ++i) {
+            row.combo[i] = time_graph_ms(
+                s, 1, [&](int) { launch_layers(layers, out, xh, xf, 1, true, 1, s, {}, kCombos[i]); }, 5);
         }
         for (int i = 0; i < kSweep; ++i) {
             row.sweep[i] = time_graph_ms(
@@ -268,6 +281,23 @@ int main(int argc, char ** argv) {
             }
             std::printf("\n");
         }
+    }
+    std::printf("\n### Kinds together, default variant, batch 1, PDL early: us per layer, and the excess over "
+                "the sum of each kind alone\n\n| format |");
+    for (int m : kCombos) {
+        std::printf(" %s%s%s%s |", m & 1 ? "QKV " : "", m & 2 ? "o " : "", m & 4 ? "gu " : "", m & 8 ? "down" : "");
+    }
+    std::printf("\n|---|---|---|---|---|---|---|\n");
+    for (const Row & r : rows) {
+        std::printf("| %s |", fmt_name(r.f));
+        for (int i = 0; i < 6; ++i) {
+            double alone = 0.0;
+            for (int kind = 0; kind < 4; ++kind) {
+                alone += (kCombos[i] >> kind & 1) ? r.part[0][kind] : 0.0;
+            }
+            std::printf(" %.1f (%+.1f) |", r.combo[i] * 1e3 / kLayers, (r.combo[i] - alone) * 1e3 / kLayers);
+        }
+        std::printf("\n");
     }
     // Per batch: the faster of PDL off / late for each of the 7-launch and fused streams.
     auto best = [](const Row & r, int first, int bi) {
