@@ -147,7 +147,10 @@ template <class F, int B, int R, class XT, bool kSilu, int kThreads = kMaxThread
 __global__ void __launch_bounds__(kThreads) gemv_kernel(const Params p) {
     constexpr int  U             = deep_unroll<F, B, R>() ? 2 * unroll_for<F, R>() : unroll_for<F, R>();
     constexpr int  Rout          = kSilu ? R / 2 : R;
-    constexpr bool kDoubleBuffer = sizeof(typename F::Frag) * U * R <= 96 && R * B <= 16;
+    // The 16-warp kernel (one block per SM, <= 128 registers) double-buffers up to 128 bytes of
+    // fragments: 16-byte-chunk formats at 2 rows x 2 chunks (32-byte fragments) then keep 8 chunks
+    // in flight in the down projection instead of 4.
+    constexpr bool kDoubleBuffer = sizeof(typename F::Frag) * U * R <= (kThreads > kMaxThreads ? 128 : 96) && R * B <= 16;
     static_assert(!kSilu || R % 2 == 0, "the fused SwiGLU kernel pairs gate and up rows");
     static_assert(Rout * B <= 32, "one lane writes each output");
 
