@@ -79,7 +79,8 @@ struct GemvOptions {
     // Rows of W per warp: 1, 2 or 4, or 0 for the measured heuristic in gemv.cu. Tests and the
     // kernel lab sweep it; production code leaves it at 0.
     int rows_per_warp = 0;
-    // Warps per block: 4 or 8, or 0 for the heuristic. Same purpose as rows_per_warp.
+    // Warps per block: 4, 8 or 16 (16: batch 1 with 2 rows per warp only, else BadOption), or 0 for
+    // the heuristic. Same purpose as rows_per_warp.
     int warps_per_block = 0;
     // Launch with programmatic dependent launch: the kernel starts streaming its weights while the
     // previous kernel in the stream drains, and waits (griddepcontrol.wait) before it reads x.
