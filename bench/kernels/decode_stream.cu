@@ -16,6 +16,8 @@ Build: cmake --build build --target decode_stream     Run: build/bench/kernels/d
 */
 #include "lab.cuh"
 
+#include "backend/cuda/common.cuh"
+
 #include <algorithm>
 #include <cstring>
 #include <iterator>
@@ -81,16 +83,8 @@ __global__ void empty_kernel(int late) {
 double launch_floor_us(cudaStream_t s, int pdl_mode) {
     constexpr int n = 256;
     return time_graph_ms(s, n, [&](int) {
-               cudaLaunchConfig_t cfg{};
-               cfg.gridDim  = dim3(132);
-               cfg.blockDim = dim3(128);
-               cfg.stream   = s;
-               cudaLaunchAttribute attr{};
-               attr.id                                         = cudaLaunchAttributeProgrammaticStreamSerialization;
-               attr.val.programmaticStreamSerializationAllowed = 1;
-               cfg.attrs                                       = pdl_mode ? &attr : nullptr;
-               cfg.numAttrs                                    = pdl_mode ? 1 : 0;
-               CUDA_CHECK(cudaLaunchKernelEx(&cfg, empty_kernel, pdl_mode == 2 ? 1 : 0));
+               cuda::PdlLaunch l(dim3(132), dim3(128), 0, s, pdl_mode != 0);
+               CUDA_CHECK(cudaLaunchKernelEx(&l.cfg, empty_kernel, pdl_mode == 2 ? 1 : 0));
            }) * 1e3 / n;
 }
 

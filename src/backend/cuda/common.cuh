@@ -97,4 +97,25 @@ __device__ __forceinline__ void griddep_wait() {
 
 #endif  // __CUDACC__
 
+// A kernel launch configuration with programmatic dependent launch on or off: the attribute lives
+// beside the config it is attached to, so the object is not copyable. Use: `PdlLaunch l(...);
+// CUDA_CHECK(cudaLaunchKernelEx(&l.cfg, kernel, args...));`.
+struct PdlLaunch {
+    cudaLaunchConfig_t  cfg{};
+    cudaLaunchAttribute attr{};
+
+    PdlLaunch(dim3 grid, dim3 block, size_t smem, cudaStream_t stream, bool pdl) {
+        cfg.gridDim                                     = grid;
+        cfg.blockDim                                    = block;
+        cfg.dynamicSmemBytes                            = smem;
+        cfg.stream                                      = stream;
+        attr.id                                         = cudaLaunchAttributeProgrammaticStreamSerialization;
+        attr.val.programmaticStreamSerializationAllowed = 1;
+        cfg.attrs                                       = pdl ? &attr : nullptr;
+        cfg.numAttrs                                    = pdl ? 1 : 0;
+    }
+    PdlLaunch(const PdlLaunch &)             = delete;
+    PdlLaunch & operator=(const PdlLaunch &) = delete;
+};
+
 }  // namespace nibble::cuda

@@ -201,17 +201,8 @@ int resident_blocks(KernelFn fn, int threads, int smem) {
 
 void launch_kernel(KernelFn fn, const Params & p, int64_t blocks, int warps, int smem, cudaStream_t stream,
                    bool pdl) {
-    cudaLaunchConfig_t cfg{};
-    cfg.gridDim          = dim3(unsigned(blocks));
-    cfg.blockDim         = dim3(unsigned(32 * warps));
-    cfg.dynamicSmemBytes = size_t(smem);
-    cfg.stream           = stream;
-    cudaLaunchAttribute attr{};
-    attr.id                                         = cudaLaunchAttributeProgrammaticStreamSerialization;
-    attr.val.programmaticStreamSerializationAllowed = 1;
-    cfg.attrs                                       = pdl ? &attr : nullptr;
-    cfg.numAttrs                                    = pdl ? 1 : 0;
-    CUDA_CHECK(cudaLaunchKernelEx(&cfg, fn, p));
+    PdlLaunch l(dim3(unsigned(blocks)), dim3(unsigned(32 * warps)), size_t(smem), stream, pdl);
+    CUDA_CHECK(cudaLaunchKernelEx(&l.cfg, fn, p));
 }
 
 GemvError launch(std::span<const GemvWeights> w, std::span<const GemvOutput> y, bool silu, const void * x,
