@@ -46,6 +46,7 @@ struct Params {
     int          xstride;  // shared-memory bytes per staged column: kslice rounded up to 128
     int          pdl_trigger_late;  // launch_dependents after the main loop (1) or at kernel entry (0)
     int          x_bf16;            // integer formats: x is bf16 (1) or fp16 (0); float formats template it
+    uint32_t     zero;              // always 0, a value the compilers cannot see (table_reg)
 
     int ngroups;  // balanced mode (> 0): groups of Rout output rows split evenly over all warps
 };
@@ -115,6 +116,10 @@ struct XView {
     const uint8_t * raw;
     int64_t         raw_stride;  // bytes per activation column
     int             batch_last;  // columns >= batch read column batch-1 (their outputs are dropped)
+    // Code-book formats: the first prmt operands of their look-up tables (SplitLut a0 / b0), held in
+    // per-thread registers, see table_reg().
+    uint32_t        lut_a0;
+    uint32_t        lut_b0;
 
     __device__ __forceinline__ static int swizzle(int piece) { return (piece & ~7) | ((piece ^ (piece >> 3)) & 7); }
     // 16 int8 activations k..k+15 (k % 16 == 0) of column b.
@@ -131,6 +136,16 @@ struct XView {
         return __ldg(reinterpret_cast<const uint4 *>(raw + bb * raw_stride + int64_t(k) * int64_t(sizeof(XT))));
     }
 };
+
+// `v` (a compile-time table word) in an ordinary per-thread register. prmt's first operand must be
+// such a register: given the constant, ptxas keeps it in a uniform register and copies it out once
+// per prmt, one extra instruction per 4 weights (NVFP4's fused gate/up loop: 362 instructions per
+// iteration with the copies, 315 without). A value that differs per thread and that the compilers
+// cannot prove constant stays in one register: v | (zero & tid), `zero` being Params::zero (with
+// K >> 31, ptxas and NVVM proved it 0 from the K loop in some kernels and the copies came back).
+__device__ __forceinline__ uint32_t table_reg(uint32_t v, uint32_t zero) {
+    return v | (zero & threadIdx.x);
+}
 
 template <class XT> __device__ __forceinline__ void raw_to_float8(const uint4 & v, float (&o)[8]) {
     const uint32_t w[4] = { v.x, v.y, v.z, v.w };

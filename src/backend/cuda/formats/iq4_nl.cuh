@@ -103,10 +103,12 @@ struct Split4 {
 // magnitude is < 0x80. So prmt(a, q) is the code-0-7 part and prmt(b, q ^ 0x8888) the code-8-15
 // part: 7 instructions per 8 weights (the single-table look-up with a merging prmt took 11) for
 // twice the dp4a, which run on the other pipe.
-template <class T> __device__ __forceinline__ void lut16_split(uint32_t q, Split4 & lo, Split4 & hi) {
+// a0 and b0 are T::a0 and T::b0 in registers (XView::lut_a0 / lut_b0).
+template <class T>
+__device__ __forceinline__ void lut16_split(uint32_t q, Split4 & lo, Split4 & hi, uint32_t a0, uint32_t b0) {
     const uint32_t qx = q ^ 0x88888888u;
-    lo                = { int(prmt(T::a0, T::a1, q)), int(prmt(T::b0, T::b1, qx)) };
-    hi                = { int(prmt(T::a0, T::a1, q >> 16)), int(prmt(T::b0, T::b1, qx >> 16)) };
+    lo                = { int(prmt(a0, T::a1, q)), int(prmt(b0, T::b1, qx)) };
+    hi                = { int(prmt(a0, T::a1, q >> 16)), int(prmt(b0, T::b1, qx >> 16)) };
 }
 
 // 16 weights (four Split4 in order) against 16 int8 activations; the a and b parts accumulate
@@ -190,7 +192,7 @@ __device__ __forceinline__ void lut_block32_dot(const uint4 (&qv)[R], const floa
             const uint32_t q[4] = { qv[r].x, qv[r].y, qv[r].z, qv[r].w };
 #pragma unroll
             for (int j = 0; j < 4; ++j) {
-                lut16_split<Split>(q[j], lo[r][j], hi[r][j]);
+                lut16_split<Split>(q[j], lo[r][j], hi[r][j], x.lut_a0, x.lut_b0);
             }
         }
 #pragma unroll
@@ -211,6 +213,8 @@ __device__ __forceinline__ void lut_block32_dot(const uint4 (&qv)[R], const floa
 #endif
 
 template <> struct GemvFormat<Format::IQ4_NL> : LutFormatBase {
+    using Split = Iq4Split;
+
     static constexpr Format kFormat     = Format::IQ4_NL;
     static constexpr bool   kIntDot     = true;
     static constexpr int    kBlockK     = kQK4_NL;

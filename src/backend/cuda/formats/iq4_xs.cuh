@@ -10,6 +10,8 @@
 namespace nibble::cuda::gemv_detail {
 
 template <> struct GemvFormat<Format::IQ4_XS> : LutFormatBase {
+    using Split = Iq4Split;
+
     static constexpr Format kFormat     = Format::IQ4_XS;
     static constexpr bool   kIntDot     = true;
     static constexpr int    kBlockK     = kQK_K;
@@ -85,7 +87,7 @@ template <> struct GemvFormat<Format::IQ4_XS> : LutFormatBase {
                                     f[r].q1.x, f[r].q1.y, f[r].q1.z, f[r].q1.w };
 #pragma unroll
             for (int j = 0; j < 8; ++j) {
-                lut16_split<Iq4Split>(q[j], lo[r][j], hi[r][j]);
+                lut16_split<Iq4Split>(q[j], lo[r][j], hi[r][j], x.lut_a0, x.lut_b0);
             }
             const float    d  = half_bits_to_float(f[r].side.x & 0xffffu);
             const uint32_t sh = (f[r].side.x >> 16) >> (4 * p);

@@ -21,6 +21,8 @@ using Fp4Split = SplitLut<kValuesFp4>;
 static_assert(kValuesFp4[7] > 0 && kValuesFp4[15] < 0, "E2M1 code book signs");
 
 template <> struct GemvFormat<Format::MXFP4> : LutFormatBase {
+    using Split = Fp4Split;
+
     static constexpr Format kFormat     = Format::MXFP4;
     static constexpr bool   kIntDot     = true;
     static constexpr int    kBlockK     = kQKMxfp4;
