@@ -6,6 +6,7 @@
 #include "backend/cuda/gemv.h"
 #include "core/half.h"
 #include "formats/format_table.h"
+#include "formats/nvfp4.h"
 
 #include <gtest/gtest.h>
 
@@ -72,6 +73,23 @@ struct Matrix {
     }
 };
 
+// Dequantizes m.gguf on the CPU (the reference values) and uploads the packed copy.
+void finish_matrix(Matrix & m, bool upload) {
+    const FormatInfo & info = format_info(m.format);
+    const size_t       rs   = size_t(row_size(m.format, m.cols));
+    m.deq.resize(size_t(m.rows) * m.cols);
+    for (int r = 0; r < m.rows; ++r) {
+        info.dequantize_row(m.gguf.data() + size_t(r) * rs, m.deq.data() + size_t(r) * m.cols, m.cols);
+    }
+    m.layout = gemv_layout(m.format, m.rows, m.cols);
+    if (upload) {
+        std::vector<uint8_t> packed(size_t(m.layout.bytes));
+        gemv_repack(m.layout, m.gguf.data(), packed.data());
+        m.dev = device_alloc<uint8_t>(packed.size());
+        CUDA_CHECK(cudaMemcpy(m.dev.get(), packed.data(), packed.size(), cudaMemcpyHostToDevice));
+    }
+}
+
 Matrix make_matrix(Format f, int rows, int cols, uint32_t seed, bool upload = true) {
     const FormatInfo &              info = format_info(f);
     std::mt19937                    rng(seed);
@@ -86,17 +104,7 @@ Matrix make_matrix(Format f, int rows, int cols, uint32_t seed, bool upload = tr
     m.cols   = cols;
     m.gguf.resize(size_t(rows) * size_t(row_size(f, cols)));
     info.quantize_rows(w.data(), m.gguf.data(), rows, cols, QuantParams{});
-    m.deq.resize(w.size());
-    for (int r = 0; r < rows; ++r) {
-        info.dequantize_row(m.gguf.data() + size_t(r) * row_size(f, cols), m.deq.data() + size_t(r) * cols, cols);
-    }
-    m.layout = gemv_layout(f, rows, cols);
-    if (upload) {
-        std::vector<uint8_t> packed(size_t(m.layout.bytes));
-        gemv_repack(m.layout, m.gguf.data(), packed.data());
-        m.dev = device_alloc<uint8_t>(packed.size());
-        CUDA_CHECK(cudaMemcpy(m.dev.get(), packed.data(), packed.size(), cudaMemcpyHostToDevice));
-    }
+    finish_matrix(m, upload);
     return m;
 }
 
@@ -108,7 +116,9 @@ struct Activations {
     DeviceArray<uint16_t> dev;
 };
 
-Activations make_x(int batch, int cols, ActType xt, uint32_t seed) {
+// group_scale(g): a factor for the 32-group g of every column (1 by default).
+template <class GroupScale = float (*)(int)>
+Activations make_x(int batch, int cols, ActType xt, uint32_t seed, GroupScale group_scale = [](int) { return 1.0f; }) {
     Activations a;
     a.batch = batch;
     a.ldx   = cols + 8;  // a stride wider than the row, as a KV-cache-sized buffer would have
@@ -117,7 +127,7 @@ Activations make_x(int batch, int cols, ActType xt, uint32_t seed) {
     std::vector<uint16_t>           bits(size_t(batch) * a.ldx);
     a.values.resize(bits.size());
     for (size_t i = 0; i < bits.size(); ++i) {
-        const float v = dist(rng);
+        const float v = dist(rng) * group_scale(int(i % size_t(a.ldx)) / 32);
         bits[i]       = xt == ActType::F16 ? fp32_to_fp16(v) : fp32_to_bf16(v);
         a.values[i]   = xt == ActType::F16 ? fp16_to_fp32(bits[i]) : bf16_to_fp32(bits[i]);
     }
@@ -289,6 +299,58 @@ TEST_F(GemvCudaTest, E4M3TensorAndChannelScales) {
         }
     }
     EXPECT_LE(e.nmse(), kNmseFp32);
+}
+
+// nmse of one launch against the CPU reference (outputs rows x batch, ldy = rows).
+double launch_nmse(const Matrix & m, const Activations & x, ActType xt, const GemvOptions & opt = {}) {
+    GemvError  st;
+    const auto y = run_gemv(m.weights(), x, xt, opt, m.rows, &st);
+    EXPECT_EQ(st, GemvError::Ok) << gemv_error_string(st);
+    ErrorSum e;
+    for (int b = 0; b < x.batch; ++b) {
+        for (int r = 0; r < m.rows; ++r) {
+            const double d = double(y[size_t(b) * m.rows + r]) - ref_dot(m, r, x, b, &e.energy);
+            e.err += d * d;
+        }
+    }
+    return e.nmse();
+}
+
+// NVFP4 scale codes the quantizer never writes decode as ggml does: 0x7F (E4M3's NaN) as 0, bit 7
+// ignored otherwise. The kernels decode 0x7F through max(NaN, 0).
+TEST_F(GemvCudaTest, Nvfp4ScaleCodesLikeGgml) {
+    Matrix m = make_matrix(Format::NVFP4, 64, 1024, 21, false);
+    for (size_t blk = 0; blk < m.gguf.size() / sizeof(BlockNVFP4); ++blk) {
+        auto * b = reinterpret_cast<BlockNVFP4 *>(m.gguf.data()) + blk;
+        for (int s = 0; s < 4; ++s) {
+            const size_t i = 4 * blk + size_t(s);
+            b->d[s]        = i % 5 == 0 ? 0x7F : i % 7 == 0 && b->d[s] != 0x7F ? uint8_t(b->d[s] | 0x80) : b->d[s];
+        }
+    }
+    finish_matrix(m, true);
+    for (int batch : { 1, 4 }) {  // the split look-up (batch < 4) and the single-table one
+        EXPECT_LE(launch_nmse(m, make_x(batch, 1024, ActType::F16, 22), ActType::F16), kNmseInt8Activations)
+            << "batch " << batch;
+    }
+}
+
+// x is quantized per 32-group with scale amax / 127: groups of very different scales (zero, tiny,
+// large), alone and mixed within a warp, all match the reference.
+TEST_F(GemvCudaTest, ActivationGroupsOfEveryScale) {
+    const Matrix m = make_matrix(Format::Q4_0, 96, 2048, 31);
+    const std::pair<const char *, float (*)(int)> cases[] = {
+        { "unit", [](int) { return 1.0f; } },
+        { "small", [](int) { return 1.0e-3f; } },
+        { "tiny", [](int) { return 1.0e-4f; } },
+        { "large", [](int) { return 5.0e3f; } },
+        { "mixed", [](int g) { return g % 4 == 0 ? 1.0f : g % 4 == 1 ? 1.0e-4f : g % 4 == 2 ? 0.0f : 3.0e-3f; } },
+    };
+    for (const auto & [name, scale] : cases) {
+        for (ActType xt : { ActType::F16, ActType::BF16 }) {
+            const Activations x = make_x(1, 2048, xt, 32, scale);
+            EXPECT_LE(launch_nmse(m, x, xt), kNmseInt8Activations) << name << (xt == ActType::F16 ? " f16" : " bf16");
+        }
+    }
 }
 
 // Q, K and V (different row counts) in one launch equal three single launches.
