@@ -139,8 +139,8 @@ struct XView {
 
 // `v` (a compile-time table word) in an ordinary per-thread register. prmt's first operand must be
 // such a register: given the constant, ptxas keeps it in a uniform register and copies it out once
-// per prmt, one extra instruction per 4 weights (NVFP4's fused gate/up loop: 362 instructions per
-// iteration with the copies, 315 without). A value that differs per thread and that the compilers
+// per prmt, one extra instruction per 4 weights (see table_regs in gemv_kernel.cuh for the
+// instruction counts). A value that differs per thread and that the compilers
 // cannot prove constant stays in one register: v | (zero & tid), `zero` being Params::zero (with
 // K >> 31, ptxas and NVVM proved it 0 from the K loop in some kernels and the copies came back).
 __device__ __forceinline__ uint32_t table_reg(uint32_t v, uint32_t zero) {

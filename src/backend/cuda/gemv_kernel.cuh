@@ -143,17 +143,16 @@ template <class F, int B, int R> __host__ __device__ constexpr bool deep_unroll(
 #endif
 }
 
+// Formats decoded through a split code-book look-up (lut16_split): NVFP4, MXFP4, IQ4_NL, IQ4_XS.
+template <class F> concept CodeBookFormat = requires { F::Split::a0; };
+
 // Batch-1 kernels of the code-book formats keep their look-up tables in registers (table_reg),
 // except IQ4_XS (32-byte chunks) at 4 rows per warp, where the 4 x 4 QKV grid wants <= 128 registers
 // and the tables cost 308 bytes of spills. Instructions per main-loop iteration with the copies /
 // without: NVFP4 fused gate/up 362 / 315, QKV 634 / 551. At batch 2-8 the register bound below
 // spilled 72-252 bytes, so those kernels keep the constants.
 template <class F, int B, int R> __host__ __device__ constexpr bool table_regs() {
-    if constexpr (requires { F::Split::a0; }) {
-        return B == 1 && (R <= 2 || F::kChunkBytes == 16);
-    } else {
-        return false;
-    }
+    return CodeBookFormat<F> && B == 1 && (R <= 2 || F::kChunkBytes == 16);
 }
 
 // Register bounds (minimum resident blocks of kMaxThreads) for the kernels with table registers:
@@ -170,8 +169,8 @@ template <class F, int B, int R, bool kSilu, int kThreads> __host__ __device__ c
 
 template <class F, int B, int R, class XT, bool kSilu, int kThreads = kMaxThreads>
 __global__ void __launch_bounds__(kThreads, min_blocks<F, B, R, kSilu, kThreads>()) gemv_kernel(const Params p) {
-    constexpr int  U    = deep_unroll<F, B, R>() ? 2 * unroll_for<F, R>() : unroll_for<F, R>();
-    constexpr int  Rout = kSilu ? R / 2 : R;
+    constexpr int  U             = deep_unroll<F, B, R>() ? 2 * unroll_for<F, R>() : unroll_for<F, R>();
+    constexpr int  Rout          = kSilu ? R / 2 : R;
     // The 16-warp kernel (one block per SM, <= 128 registers) double-buffers up to 128 bytes of
     // fragments: 16-byte-chunk formats at 2 rows x 2 chunks (32-byte fragments) then keep 8 chunks
     // in flight in the down projection instead of 4.
@@ -214,7 +213,7 @@ __global__ void __launch_bounds__(kThreads, min_blocks<F, B, R, kSilu, kThreads>
     if constexpr (table_regs<F, B, R>()) {
         xv.lut_a0 = table_reg(F::Split::a0, p.zero);
         xv.lut_b0 = table_reg(F::Split::b0, p.zero);
-    } else if constexpr (requires { F::Split::a0; }) {
+    } else if constexpr (CodeBookFormat<F>) {
         xv.lut_a0 = F::Split::a0;
         xv.lut_b0 = F::Split::b0;
     }
